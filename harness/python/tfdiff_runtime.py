@@ -1,0 +1,270 @@
+"""tfdiff's Python side: loads case files and runs one input through the selected modes.
+
+The Rust driver embeds this module (include_str!) and calls into it. It never writes files or
+prints: it returns outcomes, and Rust compares and reports them. NumPy and TensorFlow are
+imported only by `import_frameworks`, after Rust has put the project's environment on sys.path.
+"""
+
+import importlib.util
+import os
+import platform
+import site
+import sys
+import warnings
+
+np = None
+tf = None
+
+MODES = ("numpy", "eager", "graph", "xla", "v1")
+# dtype names whose values Rust can compare; anything else is a case returning the wrong thing.
+FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64", "longdouble")
+MESSAGE_LIMIT = 300
+
+
+class CaseLoadError(Exception):
+    """A case file that cannot be used: the message names the file and what to fix."""
+
+
+def activate_environment(site_packages):
+    """Makes a virtualenv's packages importable in this (embedded) interpreter."""
+    for directory in site_packages:
+        site.addsitedir(directory)
+    # absl and TensorFlow read sys.argv; an embedded interpreter has none.
+    if not getattr(sys, "argv", None):
+        sys.argv = ["tfdiff"]
+
+
+def import_frameworks():
+    """Imports NumPy, then TensorFlow; raises ImportError naming the one that is missing."""
+    global np, tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy
+
+    np = numpy
+    import tensorflow
+
+    tf = tensorflow
+    return {"numpy": np.__version__, "tensorflow": tf.__version__}
+
+
+def environment_info():
+    """What `tfdiff doctor` prints and run.json records: versions and TF build information."""
+    info = {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "prefix": sys.prefix,
+        "base_prefix": sys.base_prefix,
+        "sys_path": [p for p in sys.path if p],
+        "numpy": np.__version__ if np else None,
+        "numpy_file": np.__file__ if np else None,
+        "tensorflow": tf.__version__ if tf else None,
+        "tensorflow_file": tf.__file__ if tf else None,
+    }
+    if tf is not None:
+        info["tensorflow_git_version"] = tf.version.GIT_VERSION
+        info["tensorflow_compiler_version"] = tf.version.COMPILER_VERSION
+        build = dict(tf.sysconfig.get_build_info())
+        info["tensorflow_build"] = {k: str(v) for k, v in build.items()}
+        info["onednn"] = onednn_state()
+        info["devices"] = [d.device_type for d in tf.config.list_physical_devices()]
+        info["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
+        info["inter_op_threads"] = tf.config.threading.get_inter_op_parallelism_threads()
+    if np is not None:
+        try:
+            blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+            info["numpy_blas"] = "%s %s" % (blas.get("name"), blas.get("version"))
+        except Exception:  # older NumPy: show_config has no dict mode
+            info["numpy_blas"] = None
+    return info
+
+
+def onednn_state():
+    """Whether TensorFlow's oneDNN (formerly MKL) optimizations are in effect, and why."""
+    flag = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        mkl_build = bool(_pywrap_util_port.IsMklEnabled())
+    except Exception:
+        mkl_build = None
+    return {"TF_ENABLE_ONEDNN_OPTS": flag, "is_mkl_enabled": mkl_build}
+
+
+def short_message(error):
+    """One line of an exception's message: TF's 'in user code:' traces keep only the cause."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    text = lines[-1] if lines[0].startswith("in user code") else " ".join(lines)
+    # TF's traces end in "TypeName: message"; the type is reported on its own already.
+    prefix = type(error).__name__ + ": "
+    if text.startswith(prefix):
+        text = text[len(prefix):]
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 3] + "..."
+    return text
+
+
+def load_case(path):
+    """Imports one case file and checks it against the case contract (cases/README.md)."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location("tfdiff_case_" + name, path)
+    if spec is None or spec.loader is None:
+        raise CaseLoadError("%s: not a Python file" % path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            spec.loader.exec_module(module)
+    except BaseException as error:  # a case's SystemExit must not end tfdiff
+        raise CaseLoadError(
+            "%s: import failed: %s: %s" % (path, type(error).__name__, short_message(error))
+        ) from None
+    missing = [fn for fn in ("numpy", "tensorflow") if not callable(getattr(module, fn, None))]
+    if missing:
+        raise CaseLoadError(
+            "%s: defines no function %s(image); a case needs both numpy(image) and "
+            "tensorflow(image)" % (path, " or ".join(missing))
+        )
+    return Case(name, path, module, check_tolerance(path, getattr(module, "TOLERANCE", None)))
+
+
+def check_tolerance(path, tolerance):
+    """Returns the case's TOLERANCE as a dict of floats/ints, or None when it sets none."""
+    if tolerance is None:
+        return None
+    usage = 'TOLERANCE must be {"rtol": R, "atol": A} or {"max_ulp": N}'
+    if not isinstance(tolerance, dict):
+        raise CaseLoadError("%s: %s, not %r" % (path, usage, tolerance))
+    keys = set(tolerance)
+    if keys == {"max_ulp"}:
+        value = tolerance["max_ulp"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CaseLoadError("%s: max_ulp must be a non-negative integer, not %r" % (path, value))
+        return {"max_ulp": int(value)}
+    if keys and keys <= {"rtol", "atol"}:
+        checked = {}
+        for key in keys:
+            value = tolerance[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise CaseLoadError("%s: %s must be a non-negative number, not %r" % (path, key, value))
+            checked[key] = float(value)
+        return checked
+    raise CaseLoadError("%s: %s, not %r" % (path, usage, tolerance))
+
+
+def error_outcome(error):
+    return ("error", type(error).__name__, short_message(error))
+
+
+class BadOutput(Exception):
+    """A case function returned something that is not a real-valued array."""
+
+
+def array_outcome(value):
+    """Converts what a case returned to ("array", float64 ndarray, dtype name)."""
+    if tf is not None and isinstance(value, tf.Tensor) and hasattr(value, "numpy"):
+        value = value.numpy()
+    try:
+        array = np.asarray(value)
+    except Exception as error:
+        raise BadOutput("returned %s, which numpy.asarray rejects: %s" % (type(value).__name__, error))
+    dtype = array.dtype.name
+    if not (dtype == "bool" or dtype.startswith(("int", "uint")) or dtype in FLOAT_NAMES):
+        raise BadOutput(
+            "returned %s of dtype %s; a case must return a real-valued array (bool, int or float)"
+            % (type(value).__name__, dtype)
+        )
+    return ("array", np.ascontiguousarray(array, dtype=np.float64), dtype)
+
+
+class Case:
+    """One loaded case, with its traced graph/XLA/v1 functions cached per input rank."""
+
+    def __init__(self, name, path, module, tolerance):
+        self.name = name
+        self.path = path
+        self.doc = (module.__doc__ or "").strip()
+        self.tolerance = tolerance
+        self.numpy_fn = module.numpy
+        self.tensorflow_fn = module.tensorflow
+        self._failed_traces = {"graph": 0, "xla": 0, "v1": 0}
+        self._functions = {}  # (mode, rank) -> tf.function, or ("error", type, message)
+        self._sessions = {}  # rank -> (session, placeholder, output) or an error outcome
+
+    def run(self, image, modes):
+        """Runs `image` through each mode; returns one outcome per mode, in order."""
+        outcomes = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for mode in modes:
+                try:
+                    outcomes.append(self._run_mode(mode, image))
+                except BadOutput as error:
+                    outcomes.append(("bad_output", "BadOutput", str(error)))
+                except Exception as error:
+                    outcomes.append(error_outcome(error))
+        return outcomes
+
+    def _run_mode(self, mode, image):
+        # Every call gets its own copy, so a case that writes into its input cannot leak the
+        # change into the next mode.
+        if mode == "numpy":
+            return array_outcome(self.numpy_fn(image.copy()))
+        if mode == "eager":
+            return array_outcome(self.tensorflow_fn(tf.constant(image.copy())))
+        if mode in ("graph", "xla"):
+            function = self._traced(mode, image.ndim)
+            if isinstance(function, tuple):
+                return function
+            return array_outcome(function(tf.constant(image.copy())))
+        if mode == "v1":
+            return self._run_v1(image)
+        raise ValueError("unknown mode %r" % mode)
+
+    def _traced(self, mode, rank):
+        """A tf.function traced once per rank (unknown dimensions), or the tracing error."""
+        key = (mode, rank)
+        if key not in self._functions:
+            # tf.function wraps the case's own function, so AutoGraph converts its source as it
+            # would in the user's code; tracing is counted by TensorFlow itself.
+            signature = [tf.TensorSpec([None] * rank, tf.uint8)]
+            function = tf.function(
+                self.tensorflow_fn, input_signature=signature, jit_compile=(mode == "xla")
+            )
+            try:
+                function.get_concrete_function()
+                self._functions[key] = function
+            except Exception as error:
+                # Same signature, same trace: the error would repeat on every input.
+                self._functions[key] = error_outcome(error)
+                self._failed_traces[mode] += 1
+        return self._functions[key]
+
+    def trace_counts(self):
+        """Traces per mode so far, failed ones included: one per rank when nothing retraces."""
+        counts = dict(self._failed_traces)
+        for (mode, _rank), function in self._functions.items():
+            if not isinstance(function, tuple):
+                counts[mode] += function.experimental_get_tracing_count()
+        counts["v1"] += sum(1 for entry in self._sessions.values() if not isinstance(entry[0], str))
+        return counts
+
+    def _run_v1(self, image):
+        """The legacy graph: a placeholder fed through a tf.compat.v1.Session."""
+        rank = image.ndim
+        if rank not in self._sessions:
+            graph = tf.Graph()
+            with graph.as_default():
+                placeholder = tf.compat.v1.placeholder(tf.uint8, shape=[None] * rank)
+                try:
+                    output = self.tensorflow_fn(placeholder)
+                    self._sessions[rank] = (tf.compat.v1.Session(graph=graph), placeholder, output)
+                except Exception as error:
+                    self._sessions[rank] = error_outcome(error)
+                    self._failed_traces["v1"] += 1
+        entry = self._sessions[rank]
+        if isinstance(entry[0], str):
+            return entry
+        session, placeholder, output = entry
+        return array_outcome(session.run(output, feed_dict={placeholder: image.copy()}))

@@ -1,0 +1,171 @@
+//! Command-line interface: `tfdiff [run] [OPTIONS]`, `tfdiff list`, `tfdiff doctor`.
+
+use crate::compare::ToleranceSpec;
+use crate::mode::{self, Mode};
+use crate::options::{RunConfig, DEFAULT_INPUTS, DEFAULT_MAX_SIDE, DEFAULT_SEED};
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tfdiff",
+    version,
+    about = "Do NumPy, TF eager, TF graph and XLA agree on your image normalizations?",
+    long_about = "Runs every normalization case on generated uint8 images as pure NumPy, TF eager, \
+                  TF graph (tf.function) and XLA, compares the outputs within tolerance, and writes \
+                  CSV divergence reports. Without a subcommand it runs (`tfdiff run`).\n\n\
+                  Exit status: 0 no pair diverged, 1 some pair diverged beyond tolerance, 2 usage \
+                  or environment error (or a case file that could not be loaded), 130 interrupted.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the cases and write reports (the default).
+    Run(RunArgs),
+    /// List the cases found, with the first line of each docstring.
+    List(CaseArgs),
+    /// Show the Python environment: interpreter, paths, NumPy and TensorFlow builds.
+    Doctor(EnvArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EnvArgs {
+    /// Virtualenv holding NumPy and TensorFlow [default: $VIRTUAL_ENV, else ./.venv]
+    #[arg(long, value_name = "DIR")]
+    pub python_env: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CaseArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Another directory of cases, besides ./cases (repeatable)
+    #[arg(long = "cases-dir", value_name = "DIR")]
+    pub cases_dirs: Vec<PathBuf>,
+    /// Only this case (repeatable) [default: every case]
+    #[arg(long = "case", value_name = "NAME")]
+    pub cases: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cases: CaseArgs,
+    /// Modes to run, comma-separated (v1 is the tf.compat.v1 Graph + Session mode)
+    #[arg(long, value_delimiter = ',', default_values_t = Mode::DEFAULT.to_vec())]
+    pub modes: Vec<Mode>,
+    /// Generated inputs per case
+    #[arg(short = 'n', long, default_value_t = DEFAULT_INPUTS)]
+    pub inputs: u64,
+    /// Seed of the input generator; the same seed gives the same inputs
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Largest image height and width
+    #[arg(long, default_value_t = DEFAULT_MAX_SIDE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
+    pub max_side: usize,
+    /// Relative tolerance for every case without its own TOLERANCE [default: by output dtype]
+    #[arg(long, value_name = "R")]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance for every case without its own TOLERANCE [default: by output dtype]
+    #[arg(long, value_name = "A")]
+    pub atol: Option<f64>,
+    /// Compare by ULP distance in the coarser dtype instead of rtol/atol
+    #[arg(long, value_name = "N", conflicts_with_all = ["rtol", "atol"])]
+    pub max_ulp: Option<u64>,
+    /// Write this run's reports here [default: reports/<run-id>, linked from reports/latest]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Progress: a bar on a terminal, plain lines otherwise; --no-progress for neither
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl RunArgs {
+    /// Checks the options against each other and resolves them into a run's configuration.
+    pub fn into_config(self) -> Result<RunConfig> {
+        let mut modes: Vec<Mode> = Vec::new();
+        for mode in self.modes {
+            if !modes.contains(&mode) {
+                modes.push(mode);
+            }
+        }
+        let pairs = mode::pairs_of(&modes);
+        if pairs.is_empty() {
+            bail!(
+                "--modes {}: no pair of these modes is compared; pairs are {}",
+                modes.iter().map(|m| m.name()).collect::<Vec<_>>().join(","),
+                mode::all_pairs_text()
+            );
+        }
+        if self.inputs == 0 {
+            bail!("--inputs 0: nothing to run; give at least 1");
+        }
+        for (flag, value) in [("--rtol", self.rtol), ("--atol", self.atol)] {
+            if let Some(value) = value {
+                if !(value >= 0.0 && value.is_finite()) {
+                    bail!("{flag} {value}: must be a finite number >= 0");
+                }
+            }
+        }
+        Ok(RunConfig {
+            seed: self.seed,
+            inputs: self.inputs,
+            max_side: self.max_side,
+            modes,
+            pairs,
+            cases: self.cases.cases,
+            cases_dirs: self.cases.cases_dirs,
+            tolerance: ToleranceSpec {
+                rtol: self.rtol,
+                atol: self.atol,
+                max_ulp: self.max_ulp,
+            },
+            out: self.out,
+            reports_dir: PathBuf::from("reports"),
+            python_env: self.cases.env.python_env,
+            progress: !self.no_progress,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_invocation_runs_with_defaults() {
+        let cli = Cli::try_parse_from(["tfdiff"]).unwrap();
+        assert!(cli.command.is_none());
+        let config = cli.run.into_config().unwrap();
+        assert_eq!(config.modes, Mode::DEFAULT);
+        assert_eq!(config.inputs, 200);
+        assert_eq!(config.max_side, 64);
+        assert_eq!(config.pairs.len(), 5);
+    }
+
+    #[test]
+    fn modes_without_a_pair_are_a_usage_error() {
+        let cli = Cli::try_parse_from(["tfdiff", "--modes", "graph,xla"]).unwrap();
+        let error = cli.run.into_config().unwrap_err().to_string();
+        assert!(error.contains("no pair"), "{error}");
+    }
+
+    #[test]
+    fn max_ulp_conflicts_with_rtol() {
+        assert!(Cli::try_parse_from(["tfdiff", "--max-ulp", "2", "--rtol", "0.1"]).is_err());
+    }
+}

@@ -1,0 +1,518 @@
+//! Comparison of two outcomes of one input: the divergence kind, if any, and the error measured
+//! whether or not the pair agrees. Pure arithmetic: no Python, no I/O.
+
+use crate::outcome::{Outcome, OutputArray, Precision};
+use serde::Serialize;
+use std::fmt;
+
+/// Why a pair of outcomes disagrees, in the order they are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// One side raised (or returned something that is not an array) and the other did not, or
+    /// both raised exceptions of different types.
+    Error,
+    /// The two arrays have different shapes.
+    Shape,
+    /// NaN in different positions.
+    Nan,
+    /// ±Inf in different positions, or with different signs.
+    Inf,
+    /// Finite values beyond tolerance.
+    Value,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Error => "error",
+            Kind::Shape => "shape",
+            Kind::Nan => "nan",
+            Kind::Inf => "inf",
+            Kind::Value => "value",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Tolerance as asked for by a case's `TOLERANCE` or the command line. What it leaves out comes
+/// from the defaults of the coarser output dtype; `max_ulp` replaces rtol/atol altogether.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ToleranceSpec {
+    pub rtol: Option<f64>,
+    pub atol: Option<f64>,
+    pub max_ulp: Option<u64>,
+}
+
+impl ToleranceSpec {
+    pub fn is_empty(&self) -> bool {
+        self.rtol.is_none() && self.atol.is_none() && self.max_ulp.is_none()
+    }
+
+    /// The rule for outputs compared in `precision`.
+    pub fn rule(&self, precision: Precision) -> Rule {
+        if let Some(max_ulp) = self.max_ulp {
+            return Rule::Ulp(max_ulp);
+        }
+        let (rtol, atol) = default_tolerance(precision);
+        Rule::Close {
+            rtol: self.rtol.unwrap_or(rtol),
+            atol: self.atol.unwrap_or(atol),
+        }
+    }
+}
+
+/// (rtol, atol) for outputs compared in `precision`. float16, float32 and float64 follow the
+/// customary test tolerances of each width; bfloat16, with 8 mantissa bits, gets 2^-7.
+pub fn default_tolerance(precision: Precision) -> (f64, f64) {
+    match precision {
+        Precision::BFloat16 => (7.8125e-3, 1e-5),
+        Precision::Float16 => (1e-3, 1e-5),
+        Precision::Float32 => (1.3e-6, 1e-5),
+        Precision::Float64 => (1e-7, 1e-7),
+        Precision::Exact => (0.0, 0.0),
+    }
+}
+
+/// When two finite values agree.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Rule {
+    /// `|a - b| <= atol + rtol * |a|`, a being the pair's first mode.
+    Close { rtol: f64, atol: f64 },
+    /// At most this many units in the last place apart, in the coarser dtype.
+    Ulp(u64),
+}
+
+/// The element that decided the verdict: the first NaN/Inf mismatch, else the largest error.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Worst {
+    pub index: Vec<usize>,
+    pub a: f64,
+    pub b: f64,
+}
+
+/// Error measured over the elements where both values are finite.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Metrics {
+    pub max_abs: f64,
+    pub max_rel: f64,
+    pub max_ulp: u64,
+    /// Elements that break the rule, NaN/Inf mismatches included.
+    pub mismatches: u64,
+    pub worst: Option<Worst>,
+    pub precision: Precision,
+}
+
+/// The verdict on one pair of outcomes for one input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairComparison {
+    /// None when the pair agrees.
+    pub kind: Option<Kind>,
+    /// Present when both sides produced arrays of one shape.
+    pub metrics: Option<Metrics>,
+}
+
+impl PairComparison {
+    fn diverged(kind: Kind) -> PairComparison {
+        PairComparison {
+            kind: Some(kind),
+            metrics: None,
+        }
+    }
+}
+
+/// Compares two outcomes; `a` is the pair's first mode.
+pub fn compare(a: &Outcome, b: &Outcome, tolerance: &ToleranceSpec) -> PairComparison {
+    match (a, b) {
+        (Outcome::Array(a), Outcome::Array(b)) => compare_arrays(a, b, tolerance),
+        (Outcome::Error { type_name: ta, .. }, Outcome::Error { type_name: tb, .. })
+            if ta == tb =>
+        {
+            PairComparison {
+                kind: None,
+                metrics: None,
+            }
+        }
+        _ => PairComparison::diverged(Kind::Error),
+    }
+}
+
+fn compare_arrays(a: &OutputArray, b: &OutputArray, tolerance: &ToleranceSpec) -> PairComparison {
+    if a.values.shape() != b.values.shape() {
+        return PairComparison::diverged(Kind::Shape);
+    }
+    let precision = Precision::coarser(&a.dtype, &b.dtype);
+    let rule = tolerance.rule(precision);
+    let values_a = a.values.as_standard_layout();
+    let values_b = b.values.as_standard_layout();
+    let slice_a = values_a.as_slice().expect("standard layout is contiguous");
+    let slice_b = values_b.as_slice().expect("standard layout is contiguous");
+
+    let mut metrics = Metrics {
+        max_abs: 0.0,
+        max_rel: 0.0,
+        max_ulp: 0,
+        mismatches: 0,
+        worst: None,
+        precision,
+    };
+    let mut first_nan: Option<usize> = None;
+    let mut first_inf: Option<usize> = None;
+    let mut largest: Option<(f64, usize)> = None;
+    let mut value_mismatches = 0u64;
+
+    for (position, (&x, &y)) in slice_a.iter().zip(slice_b).enumerate() {
+        if x.is_nan() || y.is_nan() {
+            if x.is_nan() != y.is_nan() {
+                metrics.mismatches += 1;
+                first_nan.get_or_insert(position);
+            }
+            continue;
+        }
+        if x.is_infinite() || y.is_infinite() {
+            if x != y {
+                metrics.mismatches += 1;
+                first_inf.get_or_insert(position);
+            }
+            continue;
+        }
+        let abs = (x - y).abs();
+        let rel = relative_error(x, y);
+        let ulp = ulp_distance(x, y, precision);
+        let within = match rule {
+            Rule::Close { rtol, atol } => abs <= atol + rtol * x.abs(),
+            Rule::Ulp(max_ulp) => ulp <= max_ulp,
+        };
+        if !within {
+            value_mismatches += 1;
+        }
+        metrics.max_abs = metrics.max_abs.max(abs);
+        metrics.max_rel = metrics.max_rel.max(rel);
+        metrics.max_ulp = metrics.max_ulp.max(ulp);
+        // The worst element is judged by the measure the rule uses.
+        let badness = match rule {
+            Rule::Close { .. } => abs,
+            Rule::Ulp(_) => ulp as f64,
+        };
+        if largest.is_none_or(|(worst, _)| badness > worst) {
+            largest = Some((badness, position));
+        }
+    }
+    metrics.mismatches += value_mismatches;
+
+    let (kind, decisive) = if let Some(position) = first_nan {
+        (Some(Kind::Nan), Some(position))
+    } else if let Some(position) = first_inf {
+        (Some(Kind::Inf), Some(position))
+    } else if value_mismatches > 0 {
+        (Some(Kind::Value), largest.map(|(_, p)| p))
+    } else {
+        (None, largest.map(|(_, p)| p))
+    };
+    metrics.worst = decisive.map(|position| Worst {
+        index: unravel(position, a.values.shape()),
+        a: slice_a[position],
+        b: slice_b[position],
+    });
+    PairComparison {
+        kind,
+        metrics: Some(metrics),
+    }
+}
+
+/// `|a - b| / |a|`; infinite when a is zero and b is not.
+pub fn relative_error(a: f64, b: f64) -> f64 {
+    let abs = (a - b).abs();
+    if abs == 0.0 {
+        0.0
+    } else {
+        abs / a.abs()
+    }
+}
+
+/// Units in the last place between `a` and `b` once both are rounded to `precision`: how many
+/// representable values lie between them, plus one. +0 and -0 are 0 apart. For integer
+/// outputs it is the integer distance.
+pub fn ulp_distance(a: f64, b: f64, precision: Precision) -> u64 {
+    let ordered = |bits: u64, sign: u64| -> i128 {
+        if bits & sign != 0 {
+            -((bits & !sign) as i128)
+        } else {
+            bits as i128
+        }
+    };
+    let (oa, ob) = match precision {
+        Precision::Float64 => (ordered(a.to_bits(), 1 << 63), ordered(b.to_bits(), 1 << 63)),
+        Precision::Float32 => (
+            ordered(u64::from((a as f32).to_bits()), 1 << 31),
+            ordered(u64::from((b as f32).to_bits()), 1 << 31),
+        ),
+        Precision::Float16 => (
+            ordered(u64::from(half::f16::from_f64(a).to_bits()), 1 << 15),
+            ordered(u64::from(half::f16::from_f64(b).to_bits()), 1 << 15),
+        ),
+        Precision::BFloat16 => (
+            ordered(u64::from(half::bf16::from_f64(a).to_bits()), 1 << 15),
+            ordered(u64::from(half::bf16::from_f64(b).to_bits()), 1 << 15),
+        ),
+        Precision::Exact => return (a - b).abs().min(u64::MAX as f64) as u64,
+    };
+    u64::try_from((oa - ob).unsigned_abs()).unwrap_or(u64::MAX)
+}
+
+/// The multi-dimensional index of a row-major flat position.
+fn unravel(mut position: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (axis, &len) in shape.iter().enumerate().rev() {
+        if len > 0 {
+            index[axis] = position % len;
+            position /= len;
+        }
+    }
+    index
+}
+
+/// Builds an array outcome from a shape and values, for tests.
+#[cfg(test)]
+fn array(dtype: &str, shape: &[usize], values: Vec<f64>) -> Outcome {
+    Outcome::array(
+        ndarray::ArrayD::from_shape_vec(shape.to_vec(), values).unwrap(),
+        dtype,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn defaults() -> ToleranceSpec {
+        ToleranceSpec::default()
+    }
+
+    fn error(type_name: &str) -> Outcome {
+        Outcome::Error {
+            type_name: type_name.into(),
+            message: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn ulp_distance_counts_representable_steps() {
+        let one = 1.0f64;
+        assert_eq!(ulp_distance(one, one, Precision::Float64), 0);
+        assert_eq!(
+            ulp_distance(one, f64::from_bits(one.to_bits() + 1), Precision::Float64),
+            1
+        );
+        assert_eq!(
+            ulp_distance(
+                one,
+                f64::from(f32::from_bits(1f32.to_bits() + 3)),
+                Precision::Float32
+            ),
+            3
+        );
+        // float16 has 10 fraction bits: 1 + 2^-10 is the next value after 1.
+        assert_eq!(ulp_distance(1.0, 1.0 + 1.0 / 1024.0, Precision::Float16), 1);
+        assert_eq!(ulp_distance(1.0, 1.0 + 1.0 / 128.0, Precision::BFloat16), 1);
+        assert_eq!(ulp_distance(3.0, 7.0, Precision::Exact), 4);
+    }
+
+    #[test]
+    fn ulp_distance_across_zero_counts_both_sides() {
+        assert_eq!(ulp_distance(0.0, -0.0, Precision::Float64), 0);
+        let tiny = f64::from_bits(1);
+        assert_eq!(ulp_distance(tiny, -tiny, Precision::Float64), 2);
+        assert_eq!(
+            ulp_distance(f64::from(f32::from_bits(1)), 0.0, Precision::Float32),
+            1
+        );
+    }
+
+    #[test]
+    fn ulp_distance_rounds_to_the_coarser_dtype_first() {
+        // 0.1 as float64 and as float32 are different numbers but the same float32.
+        assert_eq!(ulp_distance(0.1, f64::from(0.1f32), Precision::Float32), 0);
+        assert!(ulp_distance(0.1, f64::from(0.1f32), Precision::Float64) > 1_000_000);
+    }
+
+    #[test]
+    fn tolerance_rule_is_relative_to_the_first_value() {
+        // |a-b| = 1e-6; float32 defaults allow 1e-5 + 1.3e-6 * |a|.
+        let a = array("float32", &[1], vec![1.0]);
+        let b = array("float32", &[1], vec![1.0 + 1e-6]);
+        assert_eq!(compare(&a, &b, &defaults()).kind, None);
+        // At 1e3 the allowance is 1e-5 + 1.3e-3; an error of 2e-3 is beyond it.
+        let a = array("float32", &[1], vec![1000.0]);
+        let b = array("float32", &[1], vec![1000.002]);
+        assert_eq!(compare(&a, &b, &defaults()).kind, Some(Kind::Value));
+        // The rule is not symmetric: the first value scales the allowance.
+        let tight = ToleranceSpec {
+            rtol: Some(0.5),
+            atol: Some(0.0),
+            max_ulp: None,
+        };
+        let small = array("float64", &[1], vec![1.0]);
+        let big = array("float64", &[1], vec![1.9]);
+        assert_eq!(compare(&big, &small, &tight).kind, None);
+        assert_eq!(compare(&small, &big, &tight).kind, Some(Kind::Value));
+    }
+
+    #[test]
+    fn defaults_follow_the_coarser_dtype() {
+        // 1e-6 apart: fine for float32, beyond float64's 1e-7 + 1e-7 * |a|.
+        let a64 = array("float64", &[1], vec![0.5]);
+        let b64 = array("float64", &[1], vec![0.5 + 1e-6]);
+        let b32 = array("float32", &[1], vec![0.5 + 1e-6]);
+        assert_eq!(compare(&a64, &b64, &defaults()).kind, Some(Kind::Value));
+        assert_eq!(compare(&a64, &b32, &defaults()).kind, None);
+        // Integers must be exact.
+        let i = array("uint8", &[2], vec![1.0, 2.0]);
+        let j = array("int32", &[2], vec![1.0, 3.0]);
+        let result = compare(&i, &j, &defaults());
+        assert_eq!(result.kind, Some(Kind::Value));
+        assert_eq!(result.metrics.unwrap().max_ulp, 1);
+    }
+
+    #[test]
+    fn max_ulp_replaces_rtol_and_atol() {
+        let a = array("float32", &[1], vec![1.0]);
+        let b = array(
+            "float32",
+            &[1],
+            vec![f64::from(f32::from_bits(1f32.to_bits() + 2))],
+        );
+        let two = ToleranceSpec {
+            max_ulp: Some(2),
+            ..Default::default()
+        };
+        let one = ToleranceSpec {
+            max_ulp: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(compare(&a, &b, &two).kind, None);
+        assert_eq!(compare(&a, &b, &one).kind, Some(Kind::Value));
+    }
+
+    #[test]
+    fn nan_in_the_same_places_agrees_and_elsewhere_is_kind_nan() {
+        let a = array("float64", &[3], vec![f64::NAN, 1.0, 2.0]);
+        let same = array("float32", &[3], vec![f64::NAN, 1.0, 2.0]);
+        assert_eq!(compare(&a, &same, &defaults()).kind, None);
+        let moved = array("float64", &[3], vec![0.0, f64::NAN, 2.0]);
+        let result = compare(&a, &moved, &defaults());
+        assert_eq!(result.kind, Some(Kind::Nan));
+        let metrics = result.metrics.unwrap();
+        assert_eq!(metrics.mismatches, 2);
+        assert_eq!(metrics.worst.as_ref().unwrap().index, vec![0]);
+        assert!(metrics.worst.unwrap().a.is_nan());
+    }
+
+    #[test]
+    fn inf_sign_or_position_is_kind_inf_and_nan_is_checked_first() {
+        let a = array("float64", &[2], vec![f64::INFINITY, 1.0]);
+        let same = array("float64", &[2], vec![f64::INFINITY, 1.0]);
+        let flipped = array("float64", &[2], vec![f64::NEG_INFINITY, 1.0]);
+        let finite = array("float64", &[2], vec![1e308, 1.0]);
+        assert_eq!(compare(&a, &same, &defaults()).kind, None);
+        assert_eq!(compare(&a, &flipped, &defaults()).kind, Some(Kind::Inf));
+        assert_eq!(compare(&a, &finite, &defaults()).kind, Some(Kind::Inf));
+        let both = array("float64", &[2], vec![f64::NEG_INFINITY, f64::NAN]);
+        assert_eq!(compare(&a, &both, &defaults()).kind, Some(Kind::Nan));
+    }
+
+    #[test]
+    fn shapes_and_errors() {
+        let a = array("float32", &[2, 2], vec![0.0; 4]);
+        let b = array("float32", &[4], vec![0.0; 4]);
+        assert_eq!(compare(&a, &b, &defaults()).kind, Some(Kind::Shape));
+        assert_eq!(
+            compare(&a, &error("TypeError"), &defaults()).kind,
+            Some(Kind::Error)
+        );
+        assert_eq!(
+            compare(&error("TypeError"), &error("TypeError"), &defaults()).kind,
+            None
+        );
+        assert_eq!(
+            compare(&error("TypeError"), &error("ValueError"), &defaults()).kind,
+            Some(Kind::Error)
+        );
+        let bad = Outcome::BadOutput {
+            message: "None".into(),
+        };
+        assert_eq!(
+            compare(&bad, &bad.clone(), &defaults()).kind,
+            Some(Kind::Error)
+        );
+    }
+
+    #[test]
+    fn metrics_are_measured_when_the_pair_agrees() {
+        let a = array("float64", &[2, 2], vec![1.0, 2.0, 4.0, 8.0]);
+        let b = array("float32", &[2, 2], vec![1.0, 2.0, 4.0 + 1e-6, 8.0]);
+        let result = compare(&a, &b, &defaults());
+        assert_eq!(result.kind, None);
+        let metrics = result.metrics.unwrap();
+        assert_eq!(metrics.mismatches, 0);
+        assert!((metrics.max_abs - 1e-6).abs() < 1e-12);
+        assert!((metrics.max_rel - 2.5e-7).abs() < 1e-12);
+        assert_eq!(metrics.worst.unwrap().index, vec![1, 0]);
+        assert_eq!(metrics.precision, Precision::Float32);
+    }
+
+    #[test]
+    fn relative_error_of_zero_against_nonzero_is_infinite() {
+        assert_eq!(relative_error(0.0, 0.0), 0.0);
+        assert!(relative_error(0.0, 1e-30).is_infinite());
+    }
+
+    #[test]
+    fn empty_arrays_agree_with_no_worst_element() {
+        let a = array("float32", &[0, 3], vec![]);
+        let result = compare(&a, &a.clone(), &defaults());
+        assert_eq!(result.kind, None);
+        assert_eq!(result.metrics.unwrap().worst, None);
+    }
+
+    proptest! {
+        #[test]
+        fn ulp_distance_is_a_metric_on_finite_floats(
+            x in any::<f64>().prop_filter("finite", |v| v.is_finite()),
+            y in any::<f64>().prop_filter("finite", |v| v.is_finite()),
+        ) {
+            prop_assert_eq!(ulp_distance(x, x, Precision::Float64), 0);
+            prop_assert_eq!(
+                ulp_distance(x, y, Precision::Float64),
+                ulp_distance(y, x, Precision::Float64)
+            );
+            let next = if x == f64::MAX { x } else { f64::from_bits(
+                if x >= 0.0 { if x == 0.0 { 1 } else { x.to_bits() + 1 } } else { x.to_bits() - 1 }
+            ) };
+            if next != x {
+                prop_assert_eq!(ulp_distance(x, next, Precision::Float64), 1);
+            }
+        }
+
+        #[test]
+        fn close_rule_matches_its_formula_element_by_element(
+            pairs in proptest::collection::vec((-1e3f64..1e3, -1e-3f64..1e-3), 1..50),
+            rtol in 0f64..1e-4,
+            atol in 0f64..1e-4,
+        ) {
+            let a: Vec<f64> = pairs.iter().map(|(v, _)| *v).collect();
+            let b: Vec<f64> = pairs.iter().map(|(v, d)| v + d).collect();
+            let expected = a.iter().zip(&b).filter(|(x, y)| (*x - *y).abs() > atol + rtol * x.abs()).count();
+            let spec = ToleranceSpec { rtol: Some(rtol), atol: Some(atol), max_ulp: None };
+            let result = compare(&array("float64", &[a.len()], a.clone()), &array("float64", &[b.len()], b), &spec);
+            prop_assert_eq!(result.metrics.as_ref().unwrap().mismatches as usize, expected);
+            prop_assert_eq!(result.kind.is_some(), expected > 0);
+        }
+    }
+}

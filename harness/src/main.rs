@@ -1,0 +1,128 @@
+//! tfdiff: differential testing of image normalizations across NumPy, TensorFlow eager,
+//! TensorFlow graph and XLA.
+
+mod cases;
+mod cli;
+mod compare;
+mod evaluate;
+mod generate;
+mod mode;
+mod options;
+mod outcome;
+mod progress;
+mod python;
+mod python_env;
+mod report;
+mod run;
+
+use anyhow::Result;
+use clap::Parser;
+use cli::{CaseArgs, Cli, Command, EnvArgs};
+use python::PythonRuntime;
+use python_env::PythonEnv;
+use std::process::ExitCode;
+
+/// Usage and environment errors.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Run(args)) => start_run(args),
+        None => start_run(cli.run),
+        Some(Command::List(args)) => list(args),
+        Some(Command::Doctor(args)) => doctor(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("tfdiff: error: {error:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn start_run(args: cli::RunArgs) -> Result<u8> {
+    let config = args.into_config()?;
+    let status = run::run(config, std::env::args().collect())?;
+    Ok(status.exit_code())
+}
+
+/// `tfdiff list`: every case found, with its docstring's first line; broken ones with why.
+fn list(args: CaseArgs) -> Result<u8> {
+    let env = PythonEnv::locate(args.env.python_env.as_deref())?;
+    let files = cases::select(
+        cases::discover(&cases::case_dirs(&args.cases_dirs)?)?,
+        &args.cases,
+    )?;
+    let runtime = PythonRuntime::start(&env)?;
+    runtime.import_frameworks()?;
+    let (loaded, failures) = runtime.load_cases(&files);
+    let width = files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for case in &loaded {
+        println!("{:width$}  {}", case.name, case.summary());
+    }
+    for failure in &failures {
+        println!("{:width$}  NOT LOADED: {}", failure.name, failure.error);
+    }
+    Ok(if failures.is_empty() { 0 } else { EXIT_USAGE })
+}
+
+/// `tfdiff doctor`: what tfdiff found, step by step, stopping at the first thing missing.
+fn doctor(args: EnvArgs) -> Result<u8> {
+    println!("tfdiff {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "built against:   {}",
+        option_env!("TFDIFF_BUILD_PYTHON").unwrap_or("unknown")
+    );
+    let env = PythonEnv::locate(args.python_env.as_deref())?;
+    println!(
+        "environment:     {} (from {})",
+        env.dir.display(),
+        env.source.describe()
+    );
+    let runtime = PythonRuntime::start(&env)?;
+    println!("embedded Python: {}", runtime.python_version);
+    println!("site-packages:   {}", runtime.site_packages.display());
+    runtime.import_frameworks()?;
+    let info = runtime.environment_info()?;
+    let field = |key: &str| match &info[key] {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    println!(
+        "prefix:          {} (base {})",
+        field("prefix"),
+        field("base_prefix")
+    );
+    println!(
+        "numpy:           {} ({}), BLAS {}",
+        field("numpy"),
+        field("numpy_file"),
+        field("numpy_blas")
+    );
+    println!(
+        "tensorflow:      {} ({}), git {}, compiler {}",
+        field("tensorflow"),
+        field("tensorflow_file"),
+        field("tensorflow_git_version"),
+        field("tensorflow_compiler_version")
+    );
+    println!("TF build:        {}", info["tensorflow_build"]);
+    println!("oneDNN:          {}", info["onednn"]);
+    println!("devices:         {}", info["devices"]);
+    println!(
+        "TF threads:      intra-op {}, inter-op {} (0 = TensorFlow picks)",
+        field("intra_op_threads"),
+        field("inter_op_threads")
+    );
+    println!("CPU:             {}", run::cpu_model());
+    Ok(0)
+}

@@ -1,0 +1,203 @@
+//! The embedded interpreter: starting it on the project's environment, importing NumPy and
+//! TensorFlow, and loading case files. The Python half lives in `python/tfdiff_runtime.py`.
+
+use crate::cases::CaseFile;
+use crate::compare::ToleranceSpec;
+use crate::python_env::PythonEnv;
+use anyhow::{anyhow, Context, Result};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use serde::Serialize;
+use std::ffi::CString;
+use std::path::PathBuf;
+
+const RUNTIME_SOURCE: &str = include_str!("../python/tfdiff_runtime.py");
+
+/// NumPy and TensorFlow as found in the environment.
+#[derive(Clone, Debug, Serialize)]
+pub struct FrameworkVersions {
+    pub numpy: String,
+    pub tensorflow: String,
+}
+
+/// The interpreter with tfdiff's runtime module loaded and the environment on its path.
+pub struct PythonRuntime {
+    module: Py<PyModule>,
+    pub python_version: String,
+    pub site_packages: PathBuf,
+}
+
+/// A case whose file imported and meets the contract.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadedCase {
+    pub name: String,
+    pub path: PathBuf,
+    /// The module docstring; its first line is the case's summary.
+    pub doc: String,
+    pub tolerance: ToleranceSpec,
+    #[serde(skip)]
+    pub(crate) object: std::sync::Arc<Py<PyAny>>,
+}
+
+impl LoadedCase {
+    pub fn summary(&self) -> &str {
+        self.doc.lines().next().unwrap_or("").trim()
+    }
+}
+
+/// A case file that could not be used, with the reason (path included).
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseLoadFailure {
+    pub name: String,
+    pub path: PathBuf,
+    pub error: String,
+}
+
+impl PythonRuntime {
+    /// Starts the interpreter and puts `env`'s site-packages on its path. Does not import NumPy
+    /// or TensorFlow yet, so `doctor` can report a half-installed environment.
+    pub fn start(env: &PythonEnv) -> Result<PythonRuntime> {
+        Python::initialize();
+        Python::attach(|py| {
+            let version = py.version_info();
+            let site_packages = env.site_packages(version.major, version.minor)?;
+            let code = CString::new(RUNTIME_SOURCE).expect("runtime source has no NUL byte");
+            let module = PyModule::from_code(py, &code, c"tfdiff_runtime.py", c"tfdiff_runtime")
+                .map_err(|e| python_error(py, e))
+                .context("loading tfdiff's Python runtime")?;
+            module
+                .call_method1(
+                    "activate_environment",
+                    (vec![site_packages.to_string_lossy().into_owned()],),
+                )
+                .map_err(|e| python_error(py, e))?;
+            Ok(PythonRuntime {
+                module: module.unbind(),
+                python_version: format!("{}.{}.{}", version.major, version.minor, version.patch),
+                site_packages,
+            })
+        })
+    }
+
+    /// Imports NumPy, then TensorFlow; the error names the missing one and what to run.
+    pub fn import_frameworks(&self) -> Result<FrameworkVersions> {
+        Python::attach(|py| {
+            let module = self.module.bind(py);
+            let versions = module.call_method0("import_frameworks").map_err(|error| {
+                anyhow!(
+                    "cannot import NumPy and TensorFlow from {} ({}); run scripts/setup.sh to \
+                     install them",
+                    self.site_packages.display(),
+                    python_error(py, error)
+                )
+            })?;
+            let versions = versions.cast::<PyDict>().map_err(|e| anyhow!("{e}"))?;
+            let get = |key: &str| -> Result<String> {
+                Ok(versions
+                    .get_item(key)?
+                    .map(|v| v.to_string())
+                    .unwrap_or_default())
+            };
+            Ok(FrameworkVersions {
+                numpy: get("numpy")?,
+                tensorflow: get("tensorflow")?,
+            })
+        })
+    }
+
+    /// Versions, paths and TensorFlow build information, as JSON.
+    pub fn environment_info(&self) -> Result<serde_json::Value> {
+        Python::attach(|py| {
+            let module = self.module.bind(py);
+            let info = module
+                .call_method0("environment_info")
+                .and_then(|info| {
+                    py.import("json")?
+                        .call_method1("dumps", (info,))?
+                        .extract::<String>()
+                })
+                .map_err(|e| python_error(py, e))?;
+            Ok(serde_json::from_str(&info)?)
+        })
+    }
+
+    /// Imports each case file; the ones that fail are returned beside the ones that load.
+    pub fn load_cases(&self, files: &[CaseFile]) -> (Vec<LoadedCase>, Vec<CaseLoadFailure>) {
+        let mut loaded = Vec::new();
+        let mut failed = Vec::new();
+        Python::attach(|py| {
+            let module = self.module.bind(py);
+            for file in files {
+                match load_case(py, module, file) {
+                    Ok(case) => loaded.push(case),
+                    Err(error) => failed.push(CaseLoadFailure {
+                        name: file.name.clone(),
+                        path: file.path.clone(),
+                        error,
+                    }),
+                }
+            }
+        });
+        (loaded, failed)
+    }
+}
+
+fn load_case(
+    py: Python<'_>,
+    module: &Bound<'_, PyModule>,
+    file: &CaseFile,
+) -> Result<LoadedCase, String> {
+    let object = module
+        .call_method1("load_case", (file.path.to_string_lossy().into_owned(),))
+        .map_err(|error| {
+            // CaseLoadError messages already name the file; anything else is unexpected.
+            let is_contract = error
+                .get_type(py)
+                .name()
+                .map(|n| n.to_string() == "CaseLoadError")
+                .unwrap_or(false);
+            if is_contract {
+                error.value(py).to_string()
+            } else {
+                format!("{}: {}", file.path.display(), python_error(py, error))
+            }
+        })?;
+    let read = || -> PyResult<LoadedCase> {
+        let doc: String = object.getattr("doc")?.extract()?;
+        let tolerance = object.getattr("tolerance")?;
+        let tolerance = if tolerance.is_none() {
+            ToleranceSpec::default()
+        } else {
+            let tolerance = tolerance.cast::<PyDict>()?;
+            let float = |key: &str| -> PyResult<Option<f64>> {
+                tolerance.get_item(key)?.map(|v| v.extract()).transpose()
+            };
+            ToleranceSpec {
+                rtol: float("rtol")?,
+                atol: float("atol")?,
+                max_ulp: tolerance
+                    .get_item("max_ulp")?
+                    .map(|v| v.extract())
+                    .transpose()?,
+            }
+        };
+        Ok(LoadedCase {
+            name: file.name.clone(),
+            path: file.path.clone(),
+            doc,
+            tolerance,
+            object: std::sync::Arc::new(object.clone().unbind()),
+        })
+    };
+    read().map_err(|e| format!("{}: {}", file.path.display(), python_error(py, e)))
+}
+
+/// "ExceptionType: message" for a Python exception.
+pub fn python_error(py: Python<'_>, error: PyErr) -> anyhow::Error {
+    let type_name = error
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    anyhow!("{type_name}: {}", error.value(py))
+}

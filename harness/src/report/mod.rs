@@ -1,0 +1,294 @@
+//! Everything a run writes: the run directory, the divergence log streamed as divergences are
+//! found, and the exports (summary.csv, run.json) rewritten whole as results arrive, so a run
+//! that dies loses nothing it had already found.
+
+mod divergences;
+mod run_json;
+mod summary_csv;
+mod table;
+
+pub use divergences::{DivergenceLog, DivergenceRow};
+pub use run_json::RunJson;
+pub use summary_csv::SummaryCsv;
+pub use table::print_table;
+
+use crate::compare::{Kind, PairComparison};
+use crate::generate::Image;
+use crate::mode::Mode;
+use crate::options::RunConfig;
+use crate::python::{CaseLoadFailure, LoadedCase};
+use crate::python_env::PythonEnv;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// A report file rebuilt from the whole of what a run knows so far.
+pub trait Export {
+    fn file_name(&self) -> &'static str;
+    fn render(&self, results: &RunResults) -> Result<Vec<u8>>;
+}
+
+/// The exports written into every run directory besides the divergence log.
+pub fn exports() -> Vec<Box<dyn Export>> {
+    vec![Box::new(SummaryCsv), Box::new(RunJson)]
+}
+
+/// What a run knows so far: its description and one summary per case × pair.
+#[derive(Debug, Serialize)]
+pub struct RunResults {
+    #[serde(flatten)]
+    pub info: RunInfo,
+    pub pairs: Vec<PairSummary>,
+}
+
+/// Everything needed to understand and repeat a run: run.json, less the pair summaries.
+#[derive(Debug, Serialize)]
+pub struct RunInfo {
+    pub tfdiff_version: &'static str,
+    pub command_line: Vec<String>,
+    pub config: RunConfig,
+    pub python_env: PythonEnv,
+    /// Interpreter, NumPy and TensorFlow versions and TF build information, as Python reports them.
+    pub environment: serde_json::Value,
+    pub cpu_model: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub elapsed_seconds: f64,
+    pub inputs_evaluated: u64,
+    pub inputs_per_second: f64,
+    /// Case → mode → how many times its TensorFlow function was traced.
+    pub traces: BTreeMap<String, BTreeMap<String, u64>>,
+    pub cases: Vec<LoadedCase>,
+    pub case_load_failures: Vec<CaseLoadFailure>,
+    pub interrupted: bool,
+    /// Why the run stopped early, when it did.
+    pub error: Option<String>,
+}
+
+/// Every input of one case compared in one pair of modes, agreeing ones included.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairSummary {
+    pub case: String,
+    pub mode_a: Mode,
+    pub mode_b: Mode,
+    pub inputs: u64,
+    pub agree: u64,
+    pub diverge: u64,
+    pub kinds: BTreeMap<Kind, u64>,
+    pub max_abs: Option<f64>,
+    pub max_rel: Option<f64>,
+    pub max_ulp: Option<u64>,
+    pub dtypes_a: BTreeSet<String>,
+    pub dtypes_b: BTreeSet<String>,
+    /// Inputs on which both modes raised the same exception type (they count as agreeing).
+    pub both_raised: u64,
+}
+
+impl PairSummary {
+    pub fn new(case: &str, (mode_a, mode_b): (Mode, Mode)) -> PairSummary {
+        PairSummary {
+            case: case.to_string(),
+            mode_a,
+            mode_b,
+            inputs: 0,
+            agree: 0,
+            diverge: 0,
+            kinds: BTreeMap::new(),
+            max_abs: None,
+            max_rel: None,
+            max_ulp: None,
+            dtypes_a: BTreeSet::new(),
+            dtypes_b: BTreeSet::new(),
+            both_raised: 0,
+        }
+    }
+
+    pub fn add(&mut self, comparison: &PairComparison, dtype_a: &str, dtype_b: &str) {
+        self.inputs += 1;
+        match comparison.kind {
+            Some(kind) => {
+                self.diverge += 1;
+                *self.kinds.entry(kind).or_default() += 1;
+            }
+            None => self.agree += 1,
+        }
+        if comparison.kind.is_none() && comparison.metrics.is_none() {
+            self.both_raised += 1;
+        }
+        if let Some(metrics) = &comparison.metrics {
+            self.max_abs = Some(
+                self.max_abs
+                    .map_or(metrics.max_abs, |m| m.max(metrics.max_abs)),
+            );
+            self.max_rel = Some(
+                self.max_rel
+                    .map_or(metrics.max_rel, |m| m.max(metrics.max_rel)),
+            );
+            self.max_ulp = Some(
+                self.max_ulp
+                    .map_or(metrics.max_ulp, |m| m.max(metrics.max_ulp)),
+            );
+        }
+        for (set, dtype) in [(&mut self.dtypes_a, dtype_a), (&mut self.dtypes_b, dtype_b)] {
+            if !dtype.is_empty() {
+                set.insert(dtype.to_string());
+            }
+        }
+    }
+
+    /// "error:200" or "value:3;nan:1"; empty when every input agreed.
+    pub fn kinds_text(&self) -> String {
+        self.kinds
+            .iter()
+            .map(|(kind, count)| format!("{kind}:{count}"))
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+}
+
+/// A number as reports print it: shortest round-trip form, exponent for the very small or
+/// large, "nan"/"inf"/"-inf" as Python's float() reads them.
+pub fn format_number(value: f64) -> String {
+    if value.is_nan() {
+        "nan".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.into()
+    } else if value == 0.0 || (1e-4..1e6).contains(&value.abs()) {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
+}
+
+/// "64x32x3", as the shape column prints shapes.
+pub fn format_shape(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(|side| side.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+/// The directory one run writes into.
+pub struct RunDirectory {
+    pub path: PathBuf,
+    saved_inputs: BTreeSet<u64>,
+}
+
+impl RunDirectory {
+    /// `out` when given; otherwise a new `reports/<run-id>/`, with `reports/latest` pointing at
+    /// it. Fails with what to do when the directory cannot be written.
+    pub fn create(out: Option<&Path>, reports_root: &Path, run_id: &str) -> Result<RunDirectory> {
+        let path = match out {
+            Some(out) => out.to_path_buf(),
+            None => unique_child(reports_root, run_id),
+        };
+        let unwritable = |error: std::io::Error| {
+            anyhow::anyhow!(
+                "cannot write reports to {} ({error}); choose a writable directory with --out DIR",
+                path.display()
+            )
+        };
+        std::fs::create_dir_all(path.join("inputs")).map_err(unwritable)?;
+        let probe = path.join(".write-test");
+        std::fs::write(&probe, b"").map_err(unwritable)?;
+        let _ = std::fs::remove_file(probe);
+        if out.is_none() {
+            point_latest_at(reports_root, &path);
+        }
+        Ok(RunDirectory {
+            path,
+            saved_inputs: BTreeSet::new(),
+        })
+    }
+
+    /// Saves input `input` as `inputs/input-NNNNNN.npy` (once per run) and returns its path.
+    pub fn save_input(&mut self, input: u64, image: &Image) -> Result<PathBuf> {
+        let path = self
+            .path
+            .join("inputs")
+            .join(format!("input-{input:06}.npy"));
+        if self.saved_inputs.insert(input) {
+            ndarray_npy::write_npy(&path, image)
+                .with_context(|| format!("saving reproducer {}", path.display()))?;
+        }
+        Ok(path)
+    }
+
+    /// Rewrites every export from `results`, each through a temporary file and a rename, so a
+    /// reader never sees half a file.
+    pub fn write_exports(&self, results: &RunResults) -> Result<()> {
+        for export in exports() {
+            let target = self.path.join(export.file_name());
+            let temporary = self.path.join(format!(".{}.tmp", export.file_name()));
+            std::fs::write(&temporary, export.render(results)?)
+                .and_then(|()| std::fs::rename(&temporary, &target))
+                .with_context(|| format!("writing {}", target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn unique_child(root: &Path, name: &str) -> PathBuf {
+    let mut candidate = root.join(name);
+    let mut suffix = 1;
+    while candidate.exists() {
+        candidate = root.join(format!("{name}-{suffix}"));
+        suffix += 1;
+    }
+    candidate
+}
+
+/// Best effort: a filesystem without symlinks still gets its reports.
+fn point_latest_at(root: &Path, run: &Path) {
+    let Some(name) = run.file_name() else { return };
+    let temporary = root.join(".latest.tmp");
+    let _ = std::fs::remove_file(&temporary);
+    #[cfg(unix)]
+    if std::os::unix::fs::symlink(name, &temporary).is_ok() {
+        let _ = std::fs::rename(&temporary, root.join("latest"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_round_trip_through_python_float_syntax() {
+        assert_eq!(format_number(0.0), "0");
+        assert_eq!(format_number(0.5), "0.5");
+        assert_eq!(format_number(1e-7), "1e-7");
+        assert_eq!(format_number(5.960464477539063e-8), "5.960464477539063e-8");
+        assert_eq!(format_number(f64::INFINITY), "inf");
+        assert_eq!(format_number(f64::NAN), "nan");
+        assert_eq!(format_number(-1e300), "-1e300");
+        for value in [1e-7, 0.1, 123456.789, 3e10] {
+            assert_eq!(format_number(value).parse::<f64>().unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn run_directories_never_reuse_a_name_and_latest_follows() {
+        let root = tempfile::tempdir().unwrap();
+        let one = RunDirectory::create(None, root.path(), "run").unwrap();
+        let two = RunDirectory::create(None, root.path(), "run").unwrap();
+        assert_ne!(one.path, two.path);
+        let latest = std::fs::read_link(root.path().join("latest")).unwrap();
+        assert_eq!(latest, two.path.file_name().unwrap());
+    }
+
+    #[test]
+    fn an_unwritable_report_directory_says_to_use_out() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("not-a-dir");
+        std::fs::write(&file, "").unwrap();
+        let error = RunDirectory::create(Some(&file.join("run")), root.path(), "x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("--out DIR"), "{error}");
+    }
+}

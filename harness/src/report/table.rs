@@ -1,0 +1,61 @@
+//! The short table printed on stdout at the end of a run: each pair's verdict and worst error.
+
+use super::{format_number, RunResults};
+use std::io::Write;
+
+pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Result<()> {
+    let mut rows = vec![[
+        "case".to_string(),
+        "pair".to_string(),
+        "verdict".to_string(),
+        "max_abs".to_string(),
+        "max_ulp".to_string(),
+        "dtypes".to_string(),
+    ]];
+    for pair in &results.pairs {
+        let verdict = if pair.diverge == 0 {
+            format!("agree {}/{}", pair.agree, pair.inputs)
+        } else {
+            format!(
+                "DIVERGE {}/{} {}",
+                pair.diverge,
+                pair.inputs,
+                pair.kinds_text()
+            )
+        };
+        let dtypes = |set: &std::collections::BTreeSet<String>| {
+            if set.is_empty() {
+                "-".to_string()
+            } else {
+                set.iter().cloned().collect::<Vec<_>>().join("/")
+            }
+        };
+        rows.push([
+            pair.case.clone(),
+            format!("{}-{}", pair.mode_a, pair.mode_b),
+            verdict,
+            pair.max_abs
+                .map(format_number)
+                .unwrap_or_else(|| "-".into()),
+            pair.max_ulp
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "-".into()),
+            format!("{} vs {}", dtypes(&pair.dtypes_a), dtypes(&pair.dtypes_b)),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    for failure in &results.info.case_load_failures {
+        writeln!(out, "{}  NOT RUN: {}", failure.name, failure.error)?;
+    }
+    Ok(())
+}
