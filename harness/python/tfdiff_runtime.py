@@ -154,7 +154,14 @@ def check_tolerance(path, tolerance):
 
 
 def error_outcome(error):
-    return ("error", type(error).__name__, short_message(error))
+    type_name, message = type(error).__name__, short_message(error)
+    # AutoGraph re-raises some exceptions from user code as StagingError("TypeName: message");
+    # the user's code raised TypeName, so that is what is compared.
+    if type_name == "StagingError":
+        cause, separator, rest = message.partition(": ")
+        if separator and cause.isidentifier():
+            type_name, message = cause, rest
+    return ("error", type_name, message)
 
 
 class BadOutput(Exception):
@@ -170,6 +177,8 @@ def array_outcome(value):
     except Exception as error:
         raise BadOutput("returned %s, which numpy.asarray rejects: %s" % (type(value).__name__, error))
     dtype = array.dtype.name
+    if value is None:
+        raise BadOutput("returned None; a case must return an array of real numbers")
     if not (dtype == "bool" or dtype.startswith(("int", "uint")) or dtype in FLOAT_NAMES):
         raise BadOutput(
             "returned %s of dtype %s; a case must return a real-valued array (bool, int or float)"

@@ -154,7 +154,7 @@ fn load_case(
             let is_contract = error
                 .get_type(py)
                 .name()
-                .map(|n| n.to_string() == "CaseLoadError")
+                .map(|n| n == "CaseLoadError")
                 .unwrap_or(false);
             if is_contract {
                 error.value(py).to_string()
