@@ -189,7 +189,7 @@ fn run_cases(
             for (offset, &(mode_a, mode_b)) in config.pairs.iter().enumerate() {
                 let (a, b) = (&outcomes[position(mode_a)], &outcomes[position(mode_b)]);
                 let comparison = compare(a, b, tolerance);
-                results.pairs[first + offset].add(&comparison, a.dtype(), b.dtype());
+                results.pairs[first + offset].add(&comparison, a, b);
                 if comparison.kind.is_some() {
                     let reproducer = run_dir.save_input(input, &image)?;
                     let reproducer = reproducer

@@ -1,6 +1,6 @@
 //! divergences.csv: one row per divergence, appended and flushed the moment it is found.
 
-use super::{format_number, format_shape};
+use super::{error_text, format_number, format_shape};
 use crate::compare::PairComparison;
 use crate::mode::Mode;
 use crate::outcome::Outcome;
@@ -49,12 +49,6 @@ impl DivergenceRow {
     ) -> DivergenceRow {
         let metrics = comparison.metrics.as_ref();
         let worst = metrics.and_then(|m| m.worst.as_ref());
-        let errors: Vec<String> = [(mode_a, outcome_a), (mode_b, outcome_b)]
-            .iter()
-            .filter_map(|(mode, outcome)| {
-                outcome.error_text().map(|text| format!("{mode}: {text}"))
-            })
-            .collect();
         DivergenceRow {
             case: case.to_string(),
             input: input.to_string(),
@@ -89,7 +83,7 @@ impl DivergenceRow {
             value_b: worst.map(|w| format_number(w.b)).unwrap_or_default(),
             dtype_a: outcome_a.dtype().to_string(),
             dtype_b: outcome_b.dtype().to_string(),
-            error: errors.join(" | "),
+            error: error_text((mode_a, outcome_a), (mode_b, outcome_b)),
             reproducer: reproducer.display().to_string(),
         }
     }

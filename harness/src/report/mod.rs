@@ -1,21 +1,24 @@
 //! Everything a run writes: the run directory, the divergence log streamed as divergences are
-//! found, and the exports (summary.csv, run.json) rewritten whole as results arrive, so a run
+//! found, and the exports (summary.csv, summary.md, run.json) rewritten whole as results arrive, so a run
 //! that dies loses nothing it had already found.
 
 mod divergences;
 mod run_json;
 mod summary_csv;
+mod summary_md;
 mod table;
 
 pub use divergences::{DivergenceLog, DivergenceRow};
 pub use run_json::RunJson;
 pub use summary_csv::SummaryCsv;
+pub use summary_md::SummaryMarkdown;
 pub use table::print_table;
 
 use crate::compare::{Kind, PairComparison};
 use crate::generate::Image;
 use crate::mode::Mode;
 use crate::options::RunConfig;
+use crate::outcome::Outcome;
 use crate::python::{CaseLoadFailure, LoadedCase};
 use crate::python_env::PythonEnv;
 use anyhow::{Context, Result};
@@ -32,7 +35,11 @@ pub trait Export {
 
 /// The exports written into every run directory besides the divergence log.
 pub fn exports() -> Vec<Box<dyn Export>> {
-    vec![Box::new(SummaryCsv), Box::new(RunJson)]
+    vec![
+        Box::new(SummaryCsv),
+        Box::new(SummaryMarkdown),
+        Box::new(RunJson),
+    ]
 }
 
 /// What a run knows so far: its description and one summary per case × pair.
@@ -84,6 +91,8 @@ pub struct PairSummary {
     pub dtypes_b: BTreeSet<String>,
     /// Inputs on which both modes raised the same exception type (they count as agreeing).
     pub both_raised: u64,
+    /// The exceptions of the first input where one side raised, as the `error` column says.
+    pub first_error: Option<String>,
 }
 
 impl PairSummary {
@@ -102,10 +111,11 @@ impl PairSummary {
             dtypes_a: BTreeSet::new(),
             dtypes_b: BTreeSet::new(),
             both_raised: 0,
+            first_error: None,
         }
     }
 
-    pub fn add(&mut self, comparison: &PairComparison, dtype_a: &str, dtype_b: &str) {
+    pub fn add(&mut self, comparison: &PairComparison, a: &Outcome, b: &Outcome) {
         self.inputs += 1;
         match comparison.kind {
             Some(kind) => {
@@ -131,7 +141,13 @@ impl PairSummary {
                     .map_or(metrics.max_ulp, |m| m.max(metrics.max_ulp)),
             );
         }
-        for (set, dtype) in [(&mut self.dtypes_a, dtype_a), (&mut self.dtypes_b, dtype_b)] {
+        if comparison.kind == Some(Kind::Error) && self.first_error.is_none() {
+            self.first_error = Some(error_text((self.mode_a, a), (self.mode_b, b)));
+        }
+        for (set, dtype) in [
+            (&mut self.dtypes_a, a.dtype()),
+            (&mut self.dtypes_b, b.dtype()),
+        ] {
             if !dtype.is_empty() {
                 set.insert(dtype.to_string());
             }
@@ -146,6 +162,15 @@ impl PairSummary {
             .collect::<Vec<_>>()
             .join(";")
     }
+}
+
+/// "mode: Type: message" for each side that raised, joined by " | ".
+pub fn error_text((mode_a, a): (Mode, &Outcome), (mode_b, b): (Mode, &Outcome)) -> String {
+    [(mode_a, a), (mode_b, b)]
+        .iter()
+        .filter_map(|(mode, outcome)| outcome.error_text().map(|text| format!("{mode}: {text}")))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// A number as reports print it: shortest round-trip form, exponent for the very small or

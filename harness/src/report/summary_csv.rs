@@ -26,6 +26,7 @@ impl Export for SummaryCsv {
             "both_raised",
             "dtype_a",
             "dtype_b",
+            "first_error",
         ])?;
         let join = |set: &std::collections::BTreeSet<String>| {
             set.iter().cloned().collect::<Vec<_>>().join(";")
@@ -45,6 +46,7 @@ impl Export for SummaryCsv {
                 pair.both_raised.to_string(),
                 join(&pair.dtypes_a),
                 join(&pair.dtypes_b),
+                pair.first_error.clone().unwrap_or_default(),
             ])?;
         }
         Ok(writer.into_inner()?)

@@ -1,0 +1,89 @@
+//! summary.md: the pair summaries as a Markdown table, for a CI job page or a README.
+
+use super::{format_number, Export, RunResults};
+use anyhow::Result;
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+pub struct SummaryMarkdown;
+
+impl Export for SummaryMarkdown {
+    fn file_name(&self) -> &'static str {
+        "summary.md"
+    }
+
+    fn render(&self, results: &RunResults) -> Result<Vec<u8>> {
+        let info = &results.info;
+        let environment = &info.environment;
+        let mut text = String::new();
+        writeln!(
+            text,
+            "tfdiff {} · NumPy {} · TensorFlow {} · Python {} · seed {} · {} inputs per case\n",
+            info.tfdiff_version,
+            environment["numpy"].as_str().unwrap_or("?"),
+            environment["tensorflow"].as_str().unwrap_or("?"),
+            environment["python"].as_str().unwrap_or("?"),
+            info.config.seed,
+            info.config.inputs,
+        )?;
+        writeln!(
+            text,
+            "| case | pair | verdict | max abs error | max ULP | dtypes |"
+        )?;
+        writeln!(text, "|---|---|---|---|---|---|")?;
+        let dtypes = |set: &BTreeSet<String>| {
+            if set.is_empty() {
+                "raised".to_string()
+            } else {
+                set.iter().cloned().collect::<Vec<_>>().join("/")
+            }
+        };
+        for pair in &results.pairs {
+            let verdict = if pair.diverge == 0 {
+                format!("agree {}/{}", pair.agree, pair.inputs)
+            } else {
+                format!(
+                    "**diverge** {}/{} ({})",
+                    pair.diverge,
+                    pair.inputs,
+                    pair.kinds_text()
+                )
+            };
+            writeln!(
+                text,
+                "| {} | {}–{} | {} | {} | {} | {} vs {} |",
+                pair.case,
+                pair.mode_a,
+                pair.mode_b,
+                verdict,
+                pair.max_abs
+                    .map(format_number)
+                    .unwrap_or_else(|| "–".into()),
+                pair.max_ulp
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "–".into()),
+                dtypes(&pair.dtypes_a),
+                dtypes(&pair.dtypes_b),
+            )?;
+        }
+        let errors: Vec<_> = results
+            .pairs
+            .iter()
+            .filter_map(|p| Some((p, p.first_error.as_ref()?)))
+            .collect();
+        if !errors.is_empty() {
+            writeln!(text, "\nFirst error of each pair that raised:\n")?;
+            for (pair, error) in errors {
+                writeln!(
+                    text,
+                    "- {} {}–{}: `{}`",
+                    pair.case, pair.mode_a, pair.mode_b, error
+                )?;
+            }
+        }
+        for failure in &info.case_load_failures {
+            writeln!(text, "\nNot run: `{}`: {}", failure.name, failure.error)?;
+        }
+        Ok(text.into_bytes())
+    }
+}
