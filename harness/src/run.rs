@@ -181,8 +181,7 @@ fn run_cases(
         );
         for input in 0..config.inputs {
             if INTERRUPTED.load(Ordering::SeqCst) {
-                progress.note("tfdiff: interrupted; writing the reports of what ran");
-                return Ok(());
+                break;
             }
             let image = generator.image(input);
             let outcomes = evaluator.evaluate(case, &image, &config.modes)?;
@@ -216,6 +215,10 @@ fn run_cases(
             .insert(case.name.clone(), evaluator.trace_counts(case)?);
         finish_timing(results, clock);
         run_dir.write_exports(results)?;
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            progress.note("tfdiff: interrupted; the reports hold what ran");
+            break;
+        }
     }
     Ok(())
 }

@@ -526,3 +526,39 @@ fn usage_errors_exit_2_with_what_to_do() {
         .stderr(predicate::str::contains("no such directory"));
     tfdiff().arg("--help").assert().code(0);
 }
+
+#[test]
+fn ctrl_c_stops_between_inputs_and_keeps_the_reports() {
+    use std::io::{BufRead, BufReader};
+    let out = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tfdiff"))
+        .current_dir(root())
+        .env_remove("VIRTUAL_ENV")
+        .args(["-n", "100000", "--case", "scale01", "--out"])
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line means inputs are being evaluated and the handler is set.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("inputs/s") {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    lines.for_each(drop);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let run = run_json(out.path());
+    assert_eq!(run["interrupted"], true);
+    let evaluated = run["inputs_evaluated"].as_u64().unwrap();
+    assert!(evaluated > 0 && evaluated < 100_000);
+    let summary = read_csv(&out.path().join("summary.csv"));
+    assert_eq!(number(&summary[0], "inputs"), evaluated);
+    assert!(run["traces"]["scale01"]["graph"].as_u64().unwrap() >= 1);
+}
