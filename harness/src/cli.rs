@@ -83,7 +83,7 @@ pub struct RunArgs {
     /// Write this run's reports here [default: reports/<run-id>, linked from reports/latest]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Progress: a bar on a terminal, plain lines otherwise; --no-progress for neither
+    /// No progress on stderr [default: a bar on a terminal, else a line every 10 s]
     #[arg(long)]
     pub no_progress: bool,
 }
