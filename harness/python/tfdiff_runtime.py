@@ -187,6 +187,17 @@ def array_outcome(value):
     return ("array", np.ascontiguousarray(array, dtype=np.float64), dtype)
 
 
+def with_layout(image, layout):
+    """A copy of `image` with the same values, laid out in memory as `layout` says."""
+    if layout == "transposed" and image.ndim >= 2:
+        return np.ascontiguousarray(image.swapaxes(0, 1)).swapaxes(0, 1)
+    if layout == "strided" and image.ndim >= 2:
+        wide = np.zeros(image.shape[:1] + (2 * image.shape[1],) + image.shape[2:], dtype=image.dtype)
+        wide[:, ::2] = image
+        return wide[:, ::2]
+    return image.copy()
+
+
 class Case:
     """One loaded case, with its traced graph/XLA/v1 functions cached per input rank."""
 
@@ -200,32 +211,37 @@ class Case:
         self._failed_traces = {"graph": 0, "xla": 0, "v1": 0}
         self._functions = {}  # (mode, rank) -> tf.function, or ("error", type, message)
         self._sessions = {}  # rank -> (session, placeholder, output) or an error outcome
+        self._xla_shapes = set()
 
-    def run(self, image, modes):
-        """Runs `image` through each mode; returns one outcome per mode, in order."""
+    def run(self, image, modes, layout="contiguous"):
+        """Runs `image` through each mode; returns one outcome per mode, in order. `layout` is
+        how the NumPy side's copy is laid out in memory (see `with_layout`)."""
         outcomes = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for mode in modes:
                 try:
-                    outcomes.append(self._run_mode(mode, image))
+                    outcomes.append(self._run_mode(mode, image, layout))
                 except BadOutput as error:
                     outcomes.append(("bad_output", "BadOutput", str(error)))
                 except Exception as error:
                     outcomes.append(error_outcome(error))
         return outcomes
 
-    def _run_mode(self, mode, image):
+    def _run_mode(self, mode, image, layout):
         # Every call gets its own copy, so a case that writes into its input cannot leak the
         # change into the next mode.
         if mode == "numpy":
-            return array_outcome(self.numpy_fn(image.copy()))
+            return array_outcome(self.numpy_fn(with_layout(image, layout)))
         if mode == "eager":
             return array_outcome(self.tensorflow_fn(tf.constant(image.copy())))
         if mode in ("graph", "xla"):
             function = self._traced(mode, image.ndim)
             if isinstance(function, tuple):
                 return function
+            if mode == "xla":
+                # XLA compiles one program per input shape and caches it by shape.
+                self._xla_shapes.add(image.shape)
             return array_outcome(function(tf.constant(image.copy())))
         if mode == "v1":
             return self._run_v1(image)
@@ -257,6 +273,7 @@ class Case:
             if not isinstance(function, tuple):
                 counts[mode] += function.experimental_get_tracing_count()
         counts["v1"] += sum(1 for entry in self._sessions.values() if not isinstance(entry[0], str))
+        counts["xla_compiles"] = len(self._xla_shapes)
         return counts
 
     def _run_v1(self, image):

@@ -25,7 +25,11 @@ pub fn case_dirs(extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if !dir.is_dir() {
             bail!("--cases-dir {}: no such directory", dir.display());
         }
-        dirs.push(dir.clone());
+        // The same directory named twice (or reached by two paths) is looked in once.
+        let same = |known: &PathBuf| known.canonicalize().ok() == dir.canonicalize().ok();
+        if !dirs.iter().any(same) {
+            dirs.push(dir.clone());
+        }
     }
     if dirs.is_empty() {
         bail!(

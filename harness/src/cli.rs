@@ -2,7 +2,10 @@
 
 use crate::compare::ToleranceSpec;
 use crate::mode::{self, Mode};
-use crate::options::{RunConfig, DEFAULT_INPUTS, DEFAULT_MAX_SIDE, DEFAULT_SEED};
+use crate::options::{
+    InputPlan, RunConfig, DEFAULT_INPUTS, DEFAULT_MAX_SIDE, DEFAULT_MAX_SIDE_LARGE, DEFAULT_SEED,
+    DEFAULT_SHRINK_TIME,
+};
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +37,46 @@ pub enum Command {
     List(CaseArgs),
     /// Show the Python environment: interpreter, paths, NumPy and TensorFlow builds.
     Doctor(EnvArgs),
+    /// Replay saved inputs (.npy files, e.g. regressions) or regenerate inputs by number.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReplayArgs {
+    /// .npy inputs to replay; a regression's case comes from the .json beside it
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "inputs",
+        conflicts_with = "inputs"
+    )]
+    pub files: Vec<PathBuf>,
+    /// Regenerate these input numbers (with --seed, --case and the --max-side options of the run)
+    #[arg(long = "input", value_name = "I")]
+    pub inputs: Vec<u64>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl ReplayArgs {
+    pub fn into_config(self) -> Result<RunConfig> {
+        let files = self.files;
+        let inputs = self.inputs;
+        let mut config = self.run.into_config()?;
+        if !inputs.is_empty() && config.cases.is_empty() {
+            bail!(
+                "--input needs --case NAME: which case should run input {}?",
+                inputs[0]
+            );
+        }
+        config.plan = if inputs.is_empty() {
+            InputPlan::Files(files)
+        } else {
+            InputPlan::Inputs(inputs)
+        };
+        // A replay reproduces; it does not add to regressions/.
+        config.save_regressions = false;
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -71,6 +114,18 @@ pub struct RunArgs {
     /// Largest image height and width
     #[arg(long, default_value_t = DEFAULT_MAX_SIDE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub max_side: usize,
+    /// Largest side of the occasional large image
+    #[arg(long, default_value_t = DEFAULT_MAX_SIDE_LARGE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=8192))]
+    pub max_side_large: usize,
+    /// Seconds spent shrinking each divergence signature to a minimal input (0: no shrinking)
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SHRINK_TIME)]
+    pub shrink_time: f64,
+    /// Also write every divergent input, not only one per signature, to occurrences.csv
+    #[arg(long)]
+    pub all: bool,
+    /// Do not save shrunk inputs under regressions/ next to their case
+    #[arg(long)]
+    pub no_save_regressions: bool,
     /// Relative tolerance for every case without its own TOLERANCE [default: by output dtype]
     #[arg(long, value_name = "R")]
     pub rtol: Option<f64>,
@@ -108,6 +163,12 @@ impl RunArgs {
         if self.inputs == 0 {
             bail!("--inputs 0: nothing to run; give at least 1");
         }
+        if !(self.shrink_time >= 0.0 && self.shrink_time.is_finite()) {
+            bail!(
+                "--shrink-time {}: must be a number of seconds >= 0",
+                self.shrink_time
+            );
+        }
         for (flag, value) in [("--rtol", self.rtol), ("--atol", self.atol)] {
             if let Some(value) = value {
                 if !(value >= 0.0 && value.is_finite()) {
@@ -119,6 +180,8 @@ impl RunArgs {
             seed: self.seed,
             inputs: self.inputs,
             max_side: self.max_side,
+            max_side_large: self.max_side_large.max(self.max_side),
+            plan: InputPlan::Generate,
             modes,
             pairs,
             cases: self.cases.cases,
@@ -132,6 +195,9 @@ impl RunArgs {
             reports_dir: PathBuf::from("reports"),
             python_env: self.cases.env.python_env,
             progress: !self.no_progress,
+            shrink_time: self.shrink_time,
+            all: self.all,
+            save_regressions: !self.no_save_regressions,
         })
     }
 }

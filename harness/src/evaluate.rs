@@ -1,7 +1,7 @@
 //! The seam around the thing under test: evaluating one input of one case in the selected modes.
 //! An evaluator does no I/O and no reporting; it only returns outcomes.
 
-use crate::generate::Image;
+use crate::generate::{Image, Layout};
 use crate::mode::Mode;
 use crate::outcome::Outcome;
 use crate::python::{python_error, LoadedCase};
@@ -19,11 +19,13 @@ pub trait Evaluator {
         &mut self,
         case: &LoadedCase,
         image: &Image,
+        layout: Layout,
         modes: &[Mode],
     ) -> Result<Vec<Outcome>>;
 
-    /// How many times the case's TensorFlow function was traced, per mode (graph, xla, v1).
-    fn trace_counts(&mut self, case: &LoadedCase) -> Result<BTreeMap<String, u64>>;
+    /// How many times the case's TensorFlow function was traced, per mode (graph, xla, v1), and
+    /// `xla_compiles`: the distinct input shapes its XLA function ran on, one compile each.
+    fn function_stats(&mut self, case: &LoadedCase) -> Result<BTreeMap<String, u64>>;
 }
 
 /// Evaluates in this process's embedded interpreter.
@@ -35,6 +37,7 @@ impl Evaluator for EmbeddedEvaluator {
         &mut self,
         case: &LoadedCase,
         image: &Image,
+        layout: Layout,
         modes: &[Mode],
     ) -> Result<Vec<Outcome>> {
         Python::attach(|py| {
@@ -43,7 +46,7 @@ impl Evaluator for EmbeddedEvaluator {
             let results = case
                 .object
                 .bind(py)
-                .call_method1("run", (array, PyList::new(py, names)?))
+                .call_method1("run", (array, PyList::new(py, names)?, layout.name()))
                 .map_err(|e| python_error(py, e))?;
             let results = results.cast::<PyList>().map_err(|e| anyhow!("{e}"))?;
             if results.len() != modes.len() {
@@ -60,7 +63,7 @@ impl Evaluator for EmbeddedEvaluator {
         })
     }
 
-    fn trace_counts(&mut self, case: &LoadedCase) -> Result<BTreeMap<String, u64>> {
+    fn function_stats(&mut self, case: &LoadedCase) -> Result<BTreeMap<String, u64>> {
         Python::attach(|py| {
             let traces = case
                 .object

@@ -1,63 +1,405 @@
-//! Generation of the uint8 images every case is run on: proptest strategies, driven
-//! deterministically so that `(seed, input number)` names one image for good.
+//! Generation of the uint8 images every case is run on, driven by proptest deterministically, so
+//! that `(seed, input number)` names one image for good.
+//!
+//! Uniform random pixels almost never make the images where normalizations break, so an input is
+//! drawn from a recipe: a shape class, a value pattern and a memory layout, each weighted so that
+//! every class shows up several times in a default run of 200 inputs. Shapes come from a per-run
+//! pool that covers every shape class: XLA compiles one program per distinct shape, and shapes
+//! that repeat keep that cost bounded by the pool's size instead of the number of inputs.
 
 use ndarray::ArrayD;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// An image as the cases receive it: shape (H, W) or (H, W, C), uint8.
 pub type Image = ArrayD<u8>;
 
-/// Draws images: input `i` of seed `s` is the same image on every run and for every case, so
-/// a report row's (seed, input) is enough to regenerate its input.
-pub struct ImageGenerator {
-    seed: u64,
-    strategy: BoxedStrategy<Image>,
+/// How the NumPy side's array is laid out in memory. TensorFlow always gets a fresh tensor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// C order, as `np.ascontiguousarray` makes it.
+    #[default]
+    Contiguous,
+    /// The first two axes swapped in memory (a transposed view), as after `image.T`-style code.
+    Transposed,
+    /// Every other column of a wider buffer, as after slicing `image[:, ::2]`.
+    Strided,
 }
 
-impl ImageGenerator {
-    pub fn new(seed: u64, max_side: usize) -> ImageGenerator {
-        ImageGenerator {
-            seed,
-            strategy: image_strategy(max_side.max(1)).boxed(),
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Contiguous => "contiguous",
+            Layout::Transposed => "transposed",
+            Layout::Strided => "strided",
         }
     }
+}
 
-    pub fn image(&self, input: u64) -> Image {
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(self.seed, input));
-        let config = Config {
-            failure_persistence: None,
-            ..Config::default()
-        };
-        let mut runner = TestRunner::new_with_rng(config, rng);
-        self.strategy
-            .new_tree(&mut runner)
-            .expect("image strategies have no filters, so drawing cannot be rejected")
-            .current()
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ShapeClass {
+    /// Sides from 2 to `--max-side`.
+    Regular,
+    /// Height or width (or both) of 1.
+    Side1,
+    /// Height or width of 0: an image with no pixels.
+    Empty,
+    /// Sides beyond `--max-side`, up to `--max-side-large`.
+    Large,
+}
+
+impl ShapeClass {
+    #[cfg(test)]
+    pub const ALL: [ShapeClass; 4] = [
+        ShapeClass::Regular,
+        ShapeClass::Side1,
+        ShapeClass::Empty,
+        ShapeClass::Large,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShapeClass::Regular => "regular",
+            ShapeClass::Side1 => "side1",
+            ShapeClass::Empty => "empty",
+            ShapeClass::Large => "large",
+        }
     }
 }
 
-/// Rank 2 or 3, sides 1..=max_side, 1, 3 or 4 channels, pixels uniform over 0..=255.
-pub fn image_strategy(max_side: usize) -> impl Strategy<Value = Image> {
-    (
-        prop_oneof![Just(2usize), Just(3usize)],
-        1..=max_side,
-        1..=max_side,
-        prop::sample::select(vec![1usize, 3, 4]),
-    )
-        .prop_flat_map(|(rank, height, width, channels)| {
-            let shape = if rank == 2 {
-                vec![height, width]
-            } else {
-                vec![height, width, channels]
-            };
-            let len: usize = shape.iter().product();
-            proptest::collection::vec(any::<u8>(), len).prop_map(move |pixels| {
-                ArrayD::from_shape_vec(shape.clone(), pixels)
-                    .expect("length is the shape's product")
+/// The value pattern of an image's pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ValueClass {
+    /// Independent and uniform over 0..=255.
+    Uniform,
+    /// One value everywhere (0, 255 or any other).
+    Constant,
+    /// Two values, anywhere in 0..=255.
+    TwoLevels,
+    /// max - min of 1 or 2, anywhere in 0..=255.
+    NarrowRange,
+    /// Only 0 and 255.
+    BlackWhite,
+    /// One value, with a few pixels of others.
+    MostlyOne,
+    /// A gradient along the height, the width or both.
+    Ramp,
+}
+
+impl ValueClass {
+    #[cfg(test)]
+    pub const ALL: [ValueClass; 7] = [
+        ValueClass::Uniform,
+        ValueClass::Constant,
+        ValueClass::TwoLevels,
+        ValueClass::NarrowRange,
+        ValueClass::BlackWhite,
+        ValueClass::MostlyOne,
+        ValueClass::Ramp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueClass::Uniform => "uniform",
+            ValueClass::Constant => "constant",
+            ValueClass::TwoLevels => "two_levels",
+            ValueClass::NarrowRange => "narrow_range",
+            ValueClass::BlackWhite => "black_white",
+            ValueClass::MostlyOne => "mostly_one",
+            ValueClass::Ramp => "ramp",
+        }
+    }
+}
+
+/// The recipe an input was drawn from; the `generator` column prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InputClass {
+    pub shape: ShapeClass,
+    pub values: ValueClass,
+    pub layout: Layout,
+}
+
+impl fmt::Display for InputClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            self.shape.name(),
+            self.values.name(),
+            self.layout.name()
+        )
+    }
+}
+
+/// One generated input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratedInput {
+    pub image: Image,
+    pub layout: Layout,
+    pub class: InputClass,
+}
+
+/// The pixel pattern drawn for one input, with its parameters.
+#[derive(Clone, Copy, Debug)]
+enum ValuePattern {
+    Uniform,
+    Constant(u8),
+    TwoLevels(u8, u8),
+    NarrowRange {
+        low: u8,
+        width: u8,
+    },
+    BlackWhite,
+    MostlyOne {
+        base: u8,
+        others: usize,
+    },
+    /// Axis 0 (down the rows), 1 (across the columns) or 2 (both, diagonally).
+    Ramp {
+        axis: u8,
+        descending: bool,
+    },
+}
+
+impl ValuePattern {
+    fn class(self) -> ValueClass {
+        match self {
+            ValuePattern::Uniform => ValueClass::Uniform,
+            ValuePattern::Constant(_) => ValueClass::Constant,
+            ValuePattern::TwoLevels(..) => ValueClass::TwoLevels,
+            ValuePattern::NarrowRange { .. } => ValueClass::NarrowRange,
+            ValuePattern::BlackWhite => ValueClass::BlackWhite,
+            ValuePattern::MostlyOne { .. } => ValueClass::MostlyOne,
+            ValuePattern::Ramp { .. } => ValueClass::Ramp,
+        }
+    }
+}
+
+fn value_pattern() -> impl Strategy<Value = ValuePattern> {
+    prop_oneof![
+        30 => Just(ValuePattern::Uniform),
+        12 => prop_oneof![Just(0u8), Just(255u8), any::<u8>()].prop_map(ValuePattern::Constant),
+        10 => (any::<u8>(), any::<u8>())
+            .prop_filter("two distinct levels", |(a, b)| a != b)
+            .prop_map(|(a, b)| ValuePattern::TwoLevels(a, b)),
+        12 => (1u8..=2).prop_flat_map(|width| (0..=255 - width, Just(width)))
+            .prop_map(|(low, width)| ValuePattern::NarrowRange { low, width }),
+        10 => Just(ValuePattern::BlackWhite),
+        12 => (any::<u8>(), 1usize..=3).prop_map(|(base, others)| ValuePattern::MostlyOne { base, others }),
+        14 => (0u8..=2, any::<bool>()).prop_map(|(axis, descending)| ValuePattern::Ramp { axis, descending }),
+    ]
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    prop_oneof![
+        70 => Just(Layout::Contiguous),
+        15 => Just(Layout::Transposed),
+        15 => Just(Layout::Strided),
+    ]
+}
+
+fn shape_class() -> impl Strategy<Value = ShapeClass> {
+    prop_oneof![
+        66 => Just(ShapeClass::Regular),
+        20 => Just(ShapeClass::Side1),
+        9 => Just(ShapeClass::Empty),
+        5 => Just(ShapeClass::Large),
+    ]
+}
+
+/// A shape of the run's pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolShape {
+    pub shape: Vec<usize>,
+    pub class: ShapeClass,
+}
+
+/// Channel layouts every shape class is drawn in: rank 2, and rank 3 with 1, 3 and 4 channels.
+const CHANNELS: [Option<usize>; 4] = [None, Some(1), Some(3), Some(4)];
+
+/// The run's shapes: for each channel layout two regular shapes, one with a side of 1 and one
+/// empty; and two large shapes. 18 shapes, so at most 18 XLA compiles per case.
+fn shape_pool(max_side: usize, max_side_large: usize) -> impl Strategy<Value = Vec<PoolShape>> {
+    let regular_low = 2.min(max_side);
+    let large_low = (max_side + 1).min(max_side_large).max(1);
+    let with_channels = |height: usize, width: usize, channels: Option<usize>| match channels {
+        None => vec![height, width],
+        Some(c) => vec![height, width, c],
+    };
+    let per_channels = CHANNELS.map(move |channels| {
+        (
+            (regular_low..=max_side, regular_low..=max_side),
+            (regular_low..=max_side, regular_low..=max_side),
+            (0u8..3, 1..=max_side),
+            (any::<bool>(), 1..=max_side),
+        )
+            .prop_map(move |(r1, r2, (side1_axis, side), (empty_height, other))| {
+                let side1 = match side1_axis {
+                    0 => (1, side),
+                    1 => (side, 1),
+                    _ => (1, 1),
+                };
+                let empty = if empty_height { (0, other) } else { (other, 0) };
+                vec![
+                    PoolShape {
+                        shape: with_channels(r1.0, r1.1, channels),
+                        class: ShapeClass::Regular,
+                    },
+                    PoolShape {
+                        shape: with_channels(r2.0, r2.1, channels),
+                        class: ShapeClass::Regular,
+                    },
+                    PoolShape {
+                        shape: with_channels(side1.0, side1.1, channels),
+                        class: ShapeClass::Side1,
+                    },
+                    PoolShape {
+                        shape: with_channels(empty.0, empty.1, channels),
+                        class: ShapeClass::Empty,
+                    },
+                ]
             })
-        })
+    });
+    let large = proptest::collection::vec(
+        (
+            large_low..=max_side_large.max(1),
+            large_low..=max_side_large.max(1),
+            prop::sample::select(CHANNELS.to_vec()),
+        ),
+        2,
+    )
+    .prop_map(move |shapes| {
+        shapes
+            .into_iter()
+            .map(|(h, w, c)| PoolShape {
+                shape: with_channels(h, w, c),
+                class: ShapeClass::Large,
+            })
+            .collect::<Vec<_>>()
+    });
+    (per_channels, large)
+        .prop_map(|(per_channels, large)| per_channels.into_iter().flatten().chain(large).collect())
+}
+
+/// Draws inputs: input `i` of seed `s` is the same on every run and for every case.
+pub struct ImageGenerator {
+    seed: u64,
+    pool: Vec<PoolShape>,
+}
+
+/// The input number whose stream draws the shape pool; never an input's own number.
+const POOL_STREAM: u64 = u64::MAX;
+
+impl ImageGenerator {
+    pub fn new(seed: u64, max_side: usize, max_side_large: usize) -> ImageGenerator {
+        let max_side = max_side.max(1);
+        let pool = draw(
+            &shape_pool(max_side, max_side_large.max(max_side)),
+            &mut runner(seed, POOL_STREAM),
+        );
+        ImageGenerator { seed, pool }
+    }
+
+    pub fn pool(&self) -> &[PoolShape] {
+        &self.pool
+    }
+
+    pub fn input(&self, input: u64) -> GeneratedInput {
+        let mut runner = runner(self.seed, input);
+        let (class, pick, pattern, layout) = draw(
+            &(
+                shape_class(),
+                any::<prop::sample::Index>(),
+                value_pattern(),
+                layout(),
+            ),
+            &mut runner,
+        );
+        let candidates: Vec<&PoolShape> = self.pool.iter().filter(|s| s.class == class).collect();
+        let shape = candidates[pick.index(candidates.len())].shape.clone();
+        let image = fill(pattern, &shape, runner.rng());
+        GeneratedInput {
+            image,
+            layout,
+            class: InputClass {
+                shape: class,
+                values: pattern.class(),
+                layout,
+            },
+        }
+    }
+}
+
+fn runner(seed: u64, input: u64) -> TestRunner {
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(seed, input));
+    let config = Config {
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new_with_rng(config, rng)
+}
+
+fn draw<S: Strategy>(strategy: &S, runner: &mut TestRunner) -> S::Value {
+    strategy
+        .new_tree(runner)
+        .expect("the generator's filters reject too rarely to exhaust proptest's retries")
+        .current()
+}
+
+/// The pixels of `shape` in `pattern`.
+fn fill(pattern: ValuePattern, shape: &[usize], rng: &mut TestRng) -> Image {
+    let len: usize = shape.iter().product();
+    let mut pixels = vec![0u8; len];
+    match pattern {
+        ValuePattern::Uniform => rng.fill_bytes(&mut pixels),
+        ValuePattern::Constant(value) => pixels.fill(value),
+        ValuePattern::TwoLevels(a, b) => {
+            rng.fill_bytes(&mut pixels);
+            pixels
+                .iter_mut()
+                .for_each(|p| *p = if *p & 1 == 0 { a } else { b });
+        }
+        ValuePattern::NarrowRange { low, width } => {
+            rng.fill_bytes(&mut pixels);
+            pixels.iter_mut().for_each(|p| *p = low + *p % (width + 1));
+        }
+        ValuePattern::BlackWhite => {
+            rng.fill_bytes(&mut pixels);
+            pixels
+                .iter_mut()
+                .for_each(|p| *p = if *p & 1 == 0 { 0 } else { 255 });
+        }
+        ValuePattern::MostlyOne { base, others } => {
+            pixels.fill(base);
+            if len > 0 {
+                for _ in 0..others {
+                    let position = rng.random_range(0..len);
+                    pixels[position] = rng.random();
+                }
+            }
+        }
+        ValuePattern::Ramp { axis, descending } => {
+            let (height, width) = (shape[0], shape[1]);
+            let channels = len / (height * width).max(1);
+            let span = |n: usize| (n.max(2) - 1) as f64;
+            for (position, pixel) in pixels.iter_mut().enumerate() {
+                let row = position / channels.max(1) / width.max(1);
+                let column = position / channels.max(1) % width.max(1);
+                let level = match axis {
+                    0 => row as f64 / span(height),
+                    1 => column as f64 / span(width),
+                    _ => (row + column) as f64 / (span(height) + span(width)),
+                };
+                let level = if descending { 1.0 - level } else { level };
+                *pixel = (level * 255.0).round() as u8;
+            }
+        }
+    }
+    ArrayD::from_shape_vec(shape.to_vec(), pixels).expect("length is the shape's product")
 }
 
 /// 32 bytes of ChaCha seed from (run seed, input number), mixed with splitmix64 so that
@@ -78,52 +420,122 @@ fn seed_bytes(seed: u64, input: u64) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, HashMap, HashSet};
 
-    #[test]
-    fn same_seed_and_input_give_the_same_image() {
-        let one = ImageGenerator::new(7, 32);
-        let two = ImageGenerator::new(7, 32);
-        for input in 0..20 {
-            assert_eq!(one.image(input), two.image(input));
-        }
-        assert_ne!(one.image(0), one.image(1));
-        assert_ne!(one.image(0), ImageGenerator::new(8, 32).image(0));
+    fn default_generator(seed: u64) -> ImageGenerator {
+        ImageGenerator::new(seed, 64, 1024)
     }
 
     #[test]
-    fn shapes_cover_both_ranks_all_channel_counts_and_stay_within_max_side() {
-        let generator = ImageGenerator::new(1, 16);
-        let images: Vec<Image> = (0..300).map(|i| generator.image(i)).collect();
-        assert!(images.iter().any(|im| im.ndim() == 2));
-        for channels in [1, 3, 4] {
-            assert!(
-                images
-                    .iter()
-                    .any(|im| im.ndim() == 3 && im.shape()[2] == channels),
-                "no image with {channels} channels"
-            );
+    fn same_seed_and_input_give_the_same_input() {
+        let one = default_generator(7);
+        let two = default_generator(7);
+        for input in 0..30 {
+            assert_eq!(one.input(input), two.input(input));
         }
-        for image in &images {
-            assert!(image.ndim() == 2 || image.ndim() == 3);
-            assert!(image.shape()[..2]
+        assert_ne!(one.input(0), one.input(1));
+        assert_ne!(one.pool(), default_generator(8).pool());
+    }
+
+    #[test]
+    fn every_class_appears_several_times_in_a_default_run() {
+        // Measured over several seeds, 200 inputs each, as a default run draws them.
+        for seed in [1, 2, 3, 20_261_127] {
+            let generator = default_generator(seed);
+            let inputs: Vec<GeneratedInput> = (0..200).map(|i| generator.input(i)).collect();
+            let mut shapes: BTreeMap<ShapeClass, usize> = BTreeMap::new();
+            let mut values: BTreeMap<ValueClass, usize> = BTreeMap::new();
+            let mut layouts: HashMap<Layout, usize> = HashMap::new();
+            let mut channels: BTreeMap<Option<usize>, usize> = BTreeMap::new();
+            for input in &inputs {
+                *shapes.entry(input.class.shape).or_default() += 1;
+                *values.entry(input.class.values).or_default() += 1;
+                *layouts.entry(input.layout).or_default() += 1;
+                *channels
+                    .entry(input.image.shape().get(2).copied())
+                    .or_default() += 1;
+            }
+            for class in ShapeClass::ALL {
+                assert!(
+                    shapes.get(&class).copied().unwrap_or(0) >= 3,
+                    "seed {seed}: {shapes:?}"
+                );
+            }
+            for class in ValueClass::ALL {
+                assert!(
+                    values.get(&class).copied().unwrap_or(0) >= 5,
+                    "seed {seed}: {values:?}"
+                );
+            }
+            for layout in [Layout::Contiguous, Layout::Transposed, Layout::Strided] {
+                assert!(
+                    layouts.get(&layout).copied().unwrap_or(0) >= 5,
+                    "seed {seed}: {layouts:?}"
+                );
+            }
+            for c in [None, Some(1), Some(3), Some(4)] {
+                assert!(
+                    channels.get(&c).copied().unwrap_or(0) >= 10,
+                    "seed {seed}: {channels:?}"
+                );
+            }
+            let all_zero = inputs
                 .iter()
-                .all(|&side| (1..=16).contains(&side)));
+                .filter(|i| i.image.len() > 0 && i.image.iter().all(|&p| p == 0))
+                .count();
+            let all_255 = inputs
+                .iter()
+                .filter(|i| i.image.len() > 0 && i.image.iter().all(|&p| p == 255))
+                .count();
+            assert!(
+                all_zero >= 1 && all_255 >= 1,
+                "seed {seed}: {all_zero} all-0, {all_255} all-255"
+            );
+            // Shapes repeat: no more distinct shapes than the pool holds.
+            let distinct: HashSet<&[usize]> = inputs.iter().map(|i| i.image.shape()).collect();
+            assert!(distinct.len() <= generator.pool().len());
         }
-        assert!(images
-            .iter()
-            .any(|im| im.shape()[0] == 1 || im.shape()[1] == 1));
     }
 
     #[test]
-    fn pixels_span_the_whole_uint8_range() {
-        let generator = ImageGenerator::new(3, 64);
-        let (mut low, mut high) = (255u8, 0u8);
-        for input in 0..20 {
-            for &pixel in generator.image(input).iter() {
-                low = low.min(pixel);
-                high = high.max(pixel);
+    fn shapes_respect_their_class() {
+        let generator = ImageGenerator::new(5, 16, 100);
+        assert_eq!(generator.pool().len(), 18);
+        for shape in generator.pool() {
+            let (h, w) = (shape.shape[0], shape.shape[1]);
+            match shape.class {
+                ShapeClass::Regular => assert!((2..=16).contains(&h) && (2..=16).contains(&w)),
+                ShapeClass::Side1 => assert!(h == 1 || w == 1),
+                ShapeClass::Empty => assert!(h == 0 || w == 0),
+                ShapeClass::Large => assert!((17..=100).contains(&h) && (17..=100).contains(&w)),
+            }
+            assert!(matches!(
+                shape.shape.get(2),
+                None | Some(1) | Some(3) | Some(4)
+            ));
+        }
+    }
+
+    #[test]
+    fn value_patterns_hold_what_they_promise() {
+        let generator = default_generator(11);
+        for input in (0..400).map(|i| generator.input(i)) {
+            if input.image.is_empty() {
+                continue;
+            }
+            let distinct: HashSet<u8> = input.image.iter().copied().collect();
+            let (low, high) = (
+                *distinct.iter().min().unwrap(),
+                *distinct.iter().max().unwrap(),
+            );
+            match input.class.values {
+                ValueClass::Constant => assert_eq!(distinct.len(), 1),
+                ValueClass::TwoLevels => assert!(distinct.len() <= 2),
+                ValueClass::NarrowRange => assert!(high - low <= 2),
+                ValueClass::BlackWhite => assert!(distinct.iter().all(|&v| v == 0 || v == 255)),
+                ValueClass::MostlyOne => assert!(distinct.len() <= 4),
+                ValueClass::Ramp | ValueClass::Uniform => {}
             }
         }
-        assert_eq!((low, high), (0, 255));
     }
 }

@@ -12,8 +12,10 @@ mod outcome;
 mod progress;
 mod python;
 mod python_env;
+mod regressions;
 mod report;
 mod run;
+mod shrink;
 
 use anyhow::Result;
 use clap::Parser;
@@ -38,6 +40,10 @@ fn main() -> ExitCode {
         None => start_run(cli.run),
         Some(Command::List(args)) => list(args),
         Some(Command::Doctor(args)) => doctor(args),
+        Some(Command::Replay(args)) => args
+            .into_config()
+            .and_then(|config| run::run(config, std::env::args().collect()))
+            .map(|status| status.exit_code()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

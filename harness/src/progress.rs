@@ -20,8 +20,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(cases: u64, per_case: u64, enabled: bool) -> Progress {
-        let total = cases * per_case;
+    pub fn new(total: u64, enabled: bool) -> Progress {
         let terminal = enabled && std::io::stderr().is_terminal();
         let bar = terminal.then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -39,7 +38,7 @@ impl Progress {
             plain: enabled && !terminal,
             case: String::new(),
             case_done: 0,
-            per_case,
+            per_case: 0,
             done: 0,
             total,
             started: Instant::now(),
@@ -47,9 +46,10 @@ impl Progress {
         }
     }
 
-    pub fn start_case(&mut self, name: &str) {
+    pub fn start_case(&mut self, name: &str, inputs: u64) {
         self.case = name.to_string();
         self.case_done = 0;
+        self.per_case = inputs;
         if let Some(bar) = &self.bar {
             bar.set_message(name.to_string());
         }

@@ -1,4 +1,6 @@
-//! divergences.csv: one row per divergence, appended and flushed the moment it is found.
+//! divergences.csv: one row per signature (case, mode pair, kind), written and flushed the moment
+//! the signature is found and shrunk, and rewritten after each case with its final occurrence
+//! count. With `--all`, occurrences.csv gets a row for every divergent input as well.
 
 use super::{error_text, format_number, format_shape};
 use crate::compare::PairComparison;
@@ -7,20 +9,39 @@ use crate::outcome::Outcome;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const FILE_NAME: &str = "divergences.csv";
+pub const OCCURRENCES_FILE_NAME: &str = "occurrences.csv";
 
-/// One divergence. Field order is column order; the README documents every column.
-#[derive(Debug, Serialize)]
+/// One divergent input of one pair, before it becomes a row.
+pub struct Finding<'a> {
+    pub case: &'a str,
+    /// "17" for generated input 17, "regression:<file>" for a saved regression.
+    pub input: &'a str,
+    pub seed: u64,
+    pub generator: &'a str,
+    pub shape: &'a [usize],
+    pub original_shape: &'a [usize],
+    pub pair: (Mode, Mode),
+    pub outcomes: (&'a Outcome, &'a Outcome),
+    pub comparison: &'a PairComparison,
+}
+
+/// One row. Field order is column order; the README documents every column.
+#[derive(Clone, Debug, Serialize)]
 pub struct DivergenceRow {
     pub case: String,
     pub input: String,
     pub seed: u64,
+    pub generator: String,
     pub shape: String,
+    pub original_shape: String,
     pub mode_a: Mode,
     pub mode_b: Mode,
     pub kind: String,
+    pub occurrences: u64,
+    pub shrink_steps: u64,
     pub max_abs: String,
     pub max_rel: String,
     pub max_ulp: String,
@@ -32,31 +53,33 @@ pub struct DivergenceRow {
     pub dtype_b: String,
     pub error: String,
     pub reproducer: String,
+    pub script: String,
+    pub regression: String,
 }
 
 impl DivergenceRow {
-    /// The row for a pair that diverged on one input.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        case: &str,
-        input: u64,
-        seed: u64,
-        shape: &[usize],
-        (mode_a, mode_b): (Mode, Mode),
-        (outcome_a, outcome_b): (&Outcome, &Outcome),
-        comparison: &PairComparison,
-        reproducer: &Path,
-    ) -> DivergenceRow {
-        let metrics = comparison.metrics.as_ref();
+    pub fn new(finding: &Finding<'_>) -> DivergenceRow {
+        let (mode_a, mode_b) = finding.pair;
+        let (outcome_a, outcome_b) = finding.outcomes;
+        let metrics = finding.comparison.metrics.as_ref();
         let worst = metrics.and_then(|m| m.worst.as_ref());
         DivergenceRow {
-            case: case.to_string(),
-            input: input.to_string(),
-            seed,
-            shape: format_shape(shape),
+            case: finding.case.to_string(),
+            input: finding.input.to_string(),
+            seed: finding.seed,
+            generator: finding.generator.to_string(),
+            shape: format_shape(finding.shape),
+            original_shape: format_shape(finding.original_shape),
             mode_a,
             mode_b,
-            kind: comparison.kind.map(|k| k.name()).unwrap_or("").to_string(),
+            kind: finding
+                .comparison
+                .kind
+                .map(|k| k.name())
+                .unwrap_or("")
+                .to_string(),
+            occurrences: 1,
+            shrink_steps: 0,
             max_abs: metrics
                 .map(|m| format_number(m.max_abs))
                 .unwrap_or_default(),
@@ -69,14 +92,8 @@ impl DivergenceRow {
                 .unwrap_or_default(),
             worst_index: worst
                 .map(|w| {
-                    format!(
-                        "({})",
-                        w.index
-                            .iter()
-                            .map(|i| i.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    let index: Vec<String> = w.index.iter().map(|i| i.to_string()).collect();
+                    format!("({})", index.join(", "))
                 })
                 .unwrap_or_default(),
             value_a: worst.map(|w| format_number(w.a)).unwrap_or_default(),
@@ -84,93 +101,177 @@ impl DivergenceRow {
             dtype_a: outcome_a.dtype().to_string(),
             dtype_b: outcome_b.dtype().to_string(),
             error: error_text((mode_a, outcome_a), (mode_b, outcome_b)),
-            reproducer: reproducer.display().to_string(),
+            reproducer: String::new(),
+            script: String::new(),
+            regression: String::new(),
         }
     }
 }
 
-/// The open divergences.csv of a run. The header is written at once, so an empty file still
-/// says what its columns are.
+/// An open CSV of divergence rows. The header is written at once, so an empty file still says
+/// what its columns are; every row is flushed as it is appended.
 pub struct DivergenceLog {
+    path: PathBuf,
     writer: csv::Writer<File>,
-    pub rows: u64,
+    rows: Vec<DivergenceRow>,
 }
 
 impl DivergenceLog {
-    pub fn create(run_dir: &Path) -> Result<DivergenceLog> {
-        let path = run_dir.join(FILE_NAME);
+    pub fn create(path: PathBuf) -> Result<DivergenceLog> {
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(file);
-        writer.write_record(header())?;
+        writer.write_record(HEADER)?;
         writer.flush()?;
-        Ok(DivergenceLog { writer, rows: 0 })
+        Ok(DivergenceLog {
+            path,
+            writer,
+            rows: Vec::new(),
+        })
     }
 
-    pub fn record(&mut self, row: &DivergenceRow) -> Result<()> {
-        self.writer.serialize(row)?;
+    /// Appends and flushes `row`; returns its index for `row_mut`.
+    pub fn append(&mut self, row: DivergenceRow) -> Result<usize> {
+        self.writer.serialize(&row)?;
         // Flushed per row: a run that dies keeps every divergence it found.
         self.writer.flush()?;
-        self.rows += 1;
+        self.rows.push(row);
+        Ok(self.rows.len() - 1)
+    }
+
+    pub fn row_mut(&mut self, index: usize) -> &mut DivergenceRow {
+        &mut self.rows[index]
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Rewrites the whole file from the rows in memory (after `row_mut` changes), through a
+    /// temporary file and a rename; later appends go to the new file.
+    pub fn rewrite(&mut self) -> Result<()> {
+        let temporary = self.path.with_extension("csv.tmp");
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_path(&temporary)?;
+        writer.write_record(HEADER)?;
+        for row in &self.rows {
+            writer.serialize(row)?;
+        }
+        writer.flush()?;
+        drop(writer);
+        std::fs::rename(&temporary, &self.path)
+            .with_context(|| format!("rewriting {}", self.path.display()))?;
+        let file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
+        self.writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
         Ok(())
     }
 }
 
 /// The column names; a test keeps them in step with `DivergenceRow`.
-fn header() -> Vec<&'static str> {
-    vec![
-        "case",
-        "input",
-        "seed",
-        "shape",
-        "mode_a",
-        "mode_b",
-        "kind",
-        "max_abs",
-        "max_rel",
-        "max_ulp",
-        "mismatches",
-        "worst_index",
-        "value_a",
-        "value_b",
-        "dtype_a",
-        "dtype_b",
-        "error",
-        "reproducer",
-    ]
+pub const HEADER: [&str; 24] = [
+    "case",
+    "input",
+    "seed",
+    "generator",
+    "shape",
+    "original_shape",
+    "mode_a",
+    "mode_b",
+    "kind",
+    "occurrences",
+    "shrink_steps",
+    "max_abs",
+    "max_rel",
+    "max_ulp",
+    "mismatches",
+    "worst_index",
+    "value_a",
+    "value_b",
+    "dtype_a",
+    "dtype_b",
+    "error",
+    "reproducer",
+    "script",
+    "regression",
+];
+
+/// A path as rows print it: relative to the run directory when inside it.
+pub fn display_path(path: &Path, run_dir: &Path) -> String {
+    path.strip_prefix(run_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::Kind;
 
     #[test]
     fn header_matches_the_row_fields() {
-        // Serializing a row with headers on yields the struct's field names.
-        let row = DivergenceRow {
-            case: String::new(),
-            input: String::new(),
-            seed: 0,
-            shape: String::new(),
-            mode_a: Mode::Numpy,
-            mode_b: Mode::Eager,
-            kind: String::new(),
-            max_abs: String::new(),
-            max_rel: String::new(),
-            max_ulp: String::new(),
-            mismatches: String::new(),
-            worst_index: String::new(),
-            value_a: String::new(),
-            value_b: String::new(),
-            dtype_a: String::new(),
-            dtype_b: String::new(),
-            error: String::new(),
-            reproducer: String::new(),
+        let outcome = Outcome::Error {
+            type_name: "E".into(),
+            message: "m".into(),
         };
+        let comparison = PairComparison {
+            kind: Some(Kind::Error),
+            metrics: None,
+        };
+        let row = DivergenceRow::new(&Finding {
+            case: "c",
+            input: "0",
+            seed: 1,
+            generator: "g",
+            shape: &[1, 1],
+            original_shape: &[2, 2],
+            pair: (Mode::Numpy, Mode::Eager),
+            outcomes: (&outcome, &outcome),
+            comparison: &comparison,
+        });
         let mut writer = csv::Writer::from_writer(vec![]);
         writer.serialize(&row).unwrap();
         let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
-        assert_eq!(text.lines().next().unwrap(), header().join(","));
+        assert_eq!(text.lines().next().unwrap(), HEADER.join(","));
+    }
+
+    #[test]
+    fn rewrite_keeps_rows_and_later_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = Outcome::BadOutput {
+            message: "x".into(),
+        };
+        let comparison = PairComparison {
+            kind: Some(Kind::Error),
+            metrics: None,
+        };
+        let finding = Finding {
+            case: "c",
+            input: "0",
+            seed: 1,
+            generator: "g",
+            shape: &[1, 1],
+            original_shape: &[1, 1],
+            pair: (Mode::Numpy, Mode::Eager),
+            outcomes: (&outcome, &outcome),
+            comparison: &comparison,
+        };
+        let mut log = DivergenceLog::create(dir.path().join("d.csv")).unwrap();
+        let first = log.append(DivergenceRow::new(&finding)).unwrap();
+        log.row_mut(first).occurrences = 7;
+        log.rewrite().unwrap();
+        log.append(DivergenceRow::new(&finding)).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let occurrences: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap()[9].to_string())
+            .collect();
+        assert_eq!(occurrences, ["7", "1"]);
     }
 }

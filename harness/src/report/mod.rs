@@ -3,12 +3,16 @@
 //! that dies loses nothing it had already found.
 
 mod divergences;
+pub mod repro_script;
 mod run_json;
 mod summary_csv;
 mod summary_md;
 mod table;
 
-pub use divergences::{DivergenceLog, DivergenceRow};
+pub use divergences::{
+    display_path, DivergenceLog, DivergenceRow, Finding, FILE_NAME as DIVERGENCES_FILE,
+    OCCURRENCES_FILE_NAME as OCCURRENCES_FILE,
+};
 pub use run_json::RunJson;
 pub use summary_csv::SummaryCsv;
 pub use summary_md::SummaryMarkdown;
@@ -67,6 +71,19 @@ pub struct RunInfo {
     pub inputs_per_second: f64,
     /// Case → mode → how many times its TensorFlow function was traced.
     pub traces: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Case → XLA compiles: distinct input shapes its XLA function ran on (XLA compiles and
+    /// caches one program per shape).
+    pub xla_compiles: BTreeMap<String, u64>,
+    /// The run's shape pool: every generated input has one of these shapes.
+    pub shape_pool: Vec<String>,
+    /// Saved regression inputs replayed before the generated ones.
+    pub regressions_replayed: u64,
+    /// Regression files written by this run.
+    pub regressions_saved: Vec<String>,
+    /// Distinct divergence signatures (case, pair, kind) found.
+    pub signatures: u64,
+    /// Time spent shrinking, in seconds.
+    pub shrink_seconds: f64,
     pub cases: Vec<LoadedCase>,
     pub case_load_failures: Vec<CaseLoadFailure>,
     pub interrupted: bool,
@@ -199,7 +216,7 @@ pub fn format_shape(shape: &[usize]) -> String {
 /// The directory one run writes into.
 pub struct RunDirectory {
     pub path: PathBuf,
-    saved_inputs: BTreeSet<u64>,
+    saved_inputs: BTreeSet<String>,
 }
 
 impl RunDirectory {
@@ -229,16 +246,22 @@ impl RunDirectory {
         })
     }
 
-    /// Saves input `input` as `inputs/input-NNNNNN.npy` (once per run) and returns its path.
-    pub fn save_input(&mut self, input: u64, image: &Image) -> Result<PathBuf> {
-        let path = self
-            .path
-            .join("inputs")
-            .join(format!("input-{input:06}.npy"));
-        if self.saved_inputs.insert(input) {
+    /// Saves an input as `inputs/<name>` (once per run) and returns its path.
+    pub fn save_input(&mut self, name: &str, image: &Image) -> Result<PathBuf> {
+        let path = self.path.join("inputs").join(name);
+        if self.saved_inputs.insert(name.to_string()) {
             ndarray_npy::write_npy(&path, image)
                 .with_context(|| format!("saving reproducer {}", path.display()))?;
         }
+        Ok(path)
+    }
+
+    /// Writes a reproduction script as `repro/<name>` and returns its path.
+    pub fn save_script(&self, name: &str, text: &str) -> Result<PathBuf> {
+        let dir = self.path.join("repro");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
 

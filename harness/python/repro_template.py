@@ -1,0 +1,131 @@
+"""Reproduces a tfdiff divergence: case @CASE@, @MODE_A@ against @MODE_B@, kind "@KIND@".
+
+Found by tfdiff @TFDIFF@ on NumPy @NUMPY@ and TensorFlow @TENSORFLOW@ (seed @SEED@, input
+@INPUT_LABEL@, shrunk from shape @ORIGINAL_SHAPE@ to @SHAPE@). Run it with the Python
+environment tfdiff used, e.g. `.venv/bin/python THIS_FILE`. It imports only numpy, tensorflow
+and the case file; it loads the input, runs the case's two sides in the two modes, prints both
+outputs and where they differ, and exits 1 while they still diverge.
+"""
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+CASE_FILE = @CASE_FILE@
+INPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), @INPUT_FILE@)
+LAYOUT = @LAYOUT@
+MODES = (@MODE_A_STRING@, @MODE_B_STRING@)
+# The rule tfdiff applied: |a - b| <= ATOL + RTOL * |a|, or at most MAX_ULP apart in COMPARE_DTYPE.
+RTOL = @RTOL@
+ATOL = @ATOL@
+MAX_ULP = @MAX_ULP@
+COMPARE_DTYPE = @COMPARE_DTYPE@
+
+
+def load_case():
+    spec = importlib.util.spec_from_file_location("case", CASE_FILE)
+    case = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(case)
+    return case
+
+
+def with_layout(image):
+    """The NumPy side's copy, laid out in memory as it was when the divergence was found."""
+    if LAYOUT == "transposed":
+        return np.ascontiguousarray(image.swapaxes(0, 1)).swapaxes(0, 1)
+    if LAYOUT == "strided":
+        wide = np.zeros(image.shape[:1] + (2 * image.shape[1],) + image.shape[2:], image.dtype)
+        wide[:, ::2] = image
+        return wide[:, ::2]
+    return image.copy()
+
+
+def run(case, mode, image):
+    if mode == "numpy":
+        return case.numpy(with_layout(image))
+    if mode == "eager":
+        return case.tensorflow(tf.constant(image))
+    signature = [tf.TensorSpec([None] * image.ndim, tf.uint8)]
+    if mode in ("graph", "xla"):
+        function = tf.function(case.tensorflow, input_signature=signature, jit_compile=mode == "xla")
+        return function(tf.constant(image))
+    if mode == "v1":
+        graph = tf.Graph()
+        with graph.as_default():
+            placeholder = tf.compat.v1.placeholder(tf.uint8, shape=[None] * image.ndim)
+            output = case.tensorflow(placeholder)
+        with tf.compat.v1.Session(graph=graph) as session:
+            return session.run(output, feed_dict={placeholder: image})
+    raise ValueError("unknown mode %r" % mode)
+
+
+def outcome(case, mode, image):
+    """(array, None) or (None, exception)."""
+    try:
+        value = run(case, mode, image)
+        if isinstance(value, tf.Tensor):
+            value = value.numpy()
+        return np.asarray(value), None
+    except Exception as error:  # the divergence may be exactly this exception
+        return None, error
+
+
+def ulp_distance(a, b):
+    dtype = np.dtype(COMPARE_DTYPE)
+    if dtype.kind != "f":
+        return np.abs(a - b)
+    bits = {2: np.int16, 4: np.int32, 8: np.int64}[dtype.itemsize]
+    ordered = []
+    for values in (a, b):
+        as_int = values.astype(dtype).view(bits).astype(np.int64)
+        sign = np.int64(1) << (8 * dtype.itemsize - 1)
+        ordered.append(np.where(as_int < 0, -(as_int & (sign - 1)), as_int))
+    return np.abs(ordered[0] - ordered[1])
+
+
+def main():
+    case = load_case()
+    image = np.load(INPUT)
+    np.set_printoptions(precision=17, threshold=200)
+    print("input %s %s (layout %s):\n%s\n" % (image.shape, image.dtype, LAYOUT, image))
+    results = {}
+    for mode in MODES:
+        array, error = outcome(case, mode, image)
+        results[mode] = (array, error)
+        if error is not None:
+            print("%s raised %s: %s\n" % (mode, type(error).__name__, error))
+        else:
+            print("%s returned %s %s:\n%s\n" % (mode, array.shape, array.dtype, array))
+    (a, error_a), (b, error_b) = results[MODES[0]], results[MODES[1]]
+    if error_a is not None or error_b is not None:
+        same = error_a is not None and error_b is not None and type(error_a) is type(error_b)
+        print("both raised %s: they agree" % type(error_a).__name__ if same else "DIVERGES: error")
+        return 0 if same else 1
+    if a.shape != b.shape:
+        print("DIVERGES: shape %s against %s" % (a.shape, b.shape))
+        return 1
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    nan = np.isnan(a64) != np.isnan(b64)
+    inf = (np.isinf(a64) | np.isinf(b64)) & (a64 != b64) & ~np.isnan(a64) & ~np.isnan(b64)
+    finite = np.isfinite(a64) & np.isfinite(b64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if MAX_ULP is not None:
+            value = finite & (ulp_distance(a64, b64) > MAX_ULP)
+        else:
+            value = finite & (np.abs(a64 - b64) > ATOL + RTOL * np.abs(a64))
+    for kind, where in (("nan", nan), ("inf", inf), ("value", value)):
+        if where.any():
+            print("DIVERGES: %s at %d element(s); the first ones:" % (kind, where.sum()))
+            for index in list(zip(*np.nonzero(where)))[:10]:
+                index = tuple(int(i) for i in index)
+                print("  %s: %s = %r, %s = %r" % (index, MODES[0], float(a64[index]), MODES[1], float(b64[index])))
+            return 1
+    print("agree within tolerance")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
