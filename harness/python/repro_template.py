@@ -35,7 +35,7 @@ def load_case():
 def with_layout(image):
     """The NumPy side's copy, laid out in memory as it was when the divergence was found."""
     if LAYOUT == "transposed":
-        return np.ascontiguousarray(image.swapaxes(0, 1)).swapaxes(0, 1)
+        return image.swapaxes(0, 1).copy(order="C").swapaxes(0, 1)
     if LAYOUT == "strided":
         wide = np.zeros(image.shape[:1] + (2 * image.shape[1],) + image.shape[2:], image.dtype)
         wide[:, ::2] = image

@@ -190,7 +190,9 @@ def array_outcome(value):
 def with_layout(image, layout):
     """A copy of `image` with the same values, laid out in memory as `layout` says."""
     if layout == "transposed" and image.ndim >= 2:
-        return np.ascontiguousarray(image.swapaxes(0, 1)).swapaxes(0, 1)
+        # copy(), not ascontiguousarray: that returns the caller's own array when it is already
+        # contiguous (one pixel wide), and a case writing into its input would change it.
+        return image.swapaxes(0, 1).copy(order="C").swapaxes(0, 1)
     if layout == "strided" and image.ndim >= 2:
         wide = np.zeros(image.shape[:1] + (2 * image.shape[1],) + image.shape[2:], dtype=image.dtype)
         wide[:, ::2] = image

@@ -46,13 +46,13 @@ pub struct ReplayArgs {
     /// .npy inputs to replay; a regression's case comes from the .json beside it
     #[arg(
         value_name = "FILE",
-        required_unless_present = "inputs",
-        conflicts_with = "inputs"
+        required_unless_present = "input_numbers",
+        conflicts_with = "input_numbers"
     )]
     pub files: Vec<PathBuf>,
     /// Regenerate these input numbers (with --seed, --case and the --max-side options of the run)
     #[arg(long = "input", value_name = "I")]
-    pub inputs: Vec<u64>,
+    pub input_numbers: Vec<u64>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -60,7 +60,7 @@ pub struct ReplayArgs {
 impl ReplayArgs {
     pub fn into_config(self) -> Result<RunConfig> {
         let files = self.files;
-        let inputs = self.inputs;
+        let inputs = self.input_numbers;
         let mut config = self.run.into_config()?;
         if !inputs.is_empty() && config.cases.is_empty() {
             bail!(
@@ -228,6 +228,16 @@ mod tests {
         let cli = Cli::try_parse_from(["tfdiff", "--modes", "graph,xla"]).unwrap();
         let error = cli.run.into_config().unwrap_err().to_string();
         assert!(error.contains("no pair"), "{error}");
+    }
+
+    #[test]
+    fn replay_takes_files_or_input_numbers_but_not_both() {
+        let cli = Cli::try_parse_from(["tfdiff", "replay", "a.npy", "b.npy"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Replay(ref r)) if r.files.len() == 2));
+        let cli = Cli::try_parse_from(["tfdiff", "replay", "--case", "x", "--input", "3"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Replay(ref r)) if r.input_numbers == [3]));
+        assert!(Cli::try_parse_from(["tfdiff", "replay"]).is_err());
+        assert!(Cli::try_parse_from(["tfdiff", "replay", "a.npy", "--input", "3"]).is_err());
     }
 
     #[test]

@@ -28,6 +28,19 @@ fn tfdiff() -> Command {
     command
 }
 
+/// A copy of a fixture directory, so the regressions a run saves next to its cases land in a
+/// temporary directory and not in the source tree.
+fn fixture_copy(dir: &str) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures(dir)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    copy
+}
+
 fn read_csv(path: &Path) -> Vec<Row> {
     let mut reader =
         csv::Reader::from_path(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -78,17 +91,20 @@ const FIXTURE_CASES: [&str; 11] = [
 #[test]
 fn each_divergence_kind_is_detected_on_fixture_cases() {
     let out = tempfile::tempdir().unwrap();
+    let cases = fixture_copy("cases");
+    // mutates_input guards the layouts: a one-pixel-wide "transposed" copy once aliased the
+    // caller's array, so the NumPy side's write reached TensorFlow's input.
     let mut command = tfdiff();
     command
         .args([
             "run",
             "-n",
-            "12",
+            "40",
             "--modes",
             "numpy,eager,graph",
             "--cases-dir",
         ])
-        .arg(fixtures("cases"))
+        .arg(cases.path())
         .arg("--out")
         .arg(out.path());
     for case in FIXTURE_CASES {
@@ -113,18 +129,19 @@ fn each_divergence_kind_is_detected_on_fixture_cases() {
         ] {
             assert_eq!(kinds(case, pair.0, pair.1), "", "{case} {pair:?}");
         }
-        assert_eq!(kinds("returns_none", pair.0, pair.1), "error:12");
+        assert_eq!(kinds("returns_none", pair.0, pair.1), "error:40");
     }
-    assert_eq!(kinds("value_off", "numpy", "eager"), "value:12");
-    assert_eq!(kinds("raises_in_tf", "numpy", "eager"), "error:12");
-    assert_eq!(kinds("shape_flattened", "numpy", "graph"), "shape:12");
+    // Constant even images and empty ones have no odd pixel: the other inputs diverge.
+    assert!(kinds("value_off", "numpy", "eager").starts_with("value:"));
+    assert_eq!(kinds("raises_in_tf", "numpy", "eager"), "error:40");
+    assert_eq!(kinds("shape_flattened", "numpy", "graph"), "shape:40");
     assert!(kinds("nan_moved", "numpy", "eager").starts_with("nan:"));
     assert!(kinds("inf_sign", "numpy", "eager").starts_with("inf:"));
     // Both sides raising the same exception type agree, and are counted as such.
     let both = summary_row(&summary, "raises_in_tf", "eager", "graph");
     assert_eq!(
         (number(both, "agree"), number(both, "both_raised")),
-        (12, 12)
+        (40, 40)
     );
     // A case's TOLERANCE decides for it: 1e-3 apart is fine under atol 1e-2.
     let loose = summary_row(&summary, "loose_tolerance", "numpy", "eager");
@@ -133,12 +150,26 @@ fn each_divergence_kind_is_detected_on_fixture_cases() {
     assert!(number(ulp, "max_ulp") <= 4);
 
     let divergences = read_csv(&out.path().join("divergences.csv"));
+    // One row per signature (case, pair, kind).
+    let signatures: std::collections::HashSet<_> = divergences
+        .iter()
+        .map(|r| (&r["case"], &r["mode_a"], &r["mode_b"], &r["kind"]))
+        .collect();
+    assert_eq!(signatures.len(), divergences.len());
     let value = divergences
         .iter()
         .find(|r| r["case"] == "value_off" && r["mode_b"] == "eager")
         .unwrap();
+    assert!(number(value, "occurrences") > 1);
+    // Shrunk: the divergence needs one odd pixel and nothing else.
+    assert_eq!(value["shape"], "1x1", "{value:?}");
+    assert_eq!(
+        value["value_a"].parse::<f64>().unwrap(),
+        (1.0f32 / 255.0f32) as f64
+    );
     let gap = value["value_b"].parse::<f64>().unwrap() - value["value_a"].parse::<f64>().unwrap();
     assert!((gap - 1e-3).abs() < 1e-6, "worst element {value:?}");
+    assert!(!value["generator"].is_empty());
     assert_eq!(value["dtype_a"], "float32");
     assert!(number(value, "mismatches") > 0);
     assert!(value["worst_index"].starts_with('('));
@@ -163,13 +194,14 @@ fn divergence_rows_carry_every_column_and_a_loadable_reproducer() {
     tfdiff()
         .args([
             "-n",
-            "5",
+            "20",
             "--modes",
             "numpy,eager",
             "--case",
             "value_off",
-            "--cases-dir",
+            "--all",
         ])
+        .args(["--no-save-regressions", "--cases-dir"])
         .arg(fixtures("cases"))
         .arg("--out")
         .arg(out.path())
@@ -178,12 +210,16 @@ fn divergence_rows_carry_every_column_and_a_loadable_reproducer() {
     let header = std::fs::read_to_string(out.path().join("divergences.csv")).unwrap();
     assert_eq!(
         header.lines().next().unwrap(),
-        "case,input,seed,shape,mode_a,mode_b,kind,max_abs,max_rel,max_ulp,mismatches,\
-         worst_index,value_a,value_b,dtype_a,dtype_b,error,reproducer"
+        "case,input,seed,generator,shape,original_shape,mode_a,mode_b,kind,occurrences,\
+         shrink_steps,max_abs,max_rel,max_ulp,mismatches,worst_index,value_a,value_b,dtype_a,\
+         dtype_b,error,reproducer,script,regression"
     );
-    let rows = read_csv(&out.path().join("divergences.csv"));
-    assert_eq!(rows.len(), 5);
-    for row in &rows {
+    let signature = read_csv(&out.path().join("divergences.csv"));
+    assert_eq!(signature.len(), 1);
+    // --all: every divergent input as well, each with its own unshrunk reproducer.
+    let rows = read_csv(&out.path().join("occurrences.csv"));
+    assert_eq!(rows.len() as u64, number(&signature[0], "occurrences"));
+    for row in signature.iter().chain(&rows) {
         let reproducer = out.path().join(&row["reproducer"]);
         // The environment's own NumPy reads the file back, with the shape the row names.
         let script = format!(
@@ -216,6 +252,7 @@ fn seed_cases_show_what_each_mode_really_does() {
             "seed_minmax",
             "--case",
             "seed_np_on_tensor",
+            "--no-save-regressions",
         ])
         .arg("--out")
         .arg(out.path())
@@ -223,12 +260,29 @@ fn seed_cases_show_what_each_mode_really_does() {
         .code(1);
     let summary = read_csv(&out.path().join("summary.csv"));
     assert_eq!(summary.len(), 14);
+    let divergences = read_csv(&out.path().join("divergences.csv"));
 
     // The article's NumPy min-max (float64) agrees with its TF equivalent (float32) in every
-    // mode, within float32 tolerance.
+    // mode on every image with pixels, constant ones included (0/0 is NaN on both sides). On an
+    // image with no pixels np.max raises while TF returns an empty result.
     for row in summary.iter().filter(|r| r["case"] == "seed_minmax") {
-        assert_eq!(row["kinds"], "", "{row:?}");
-        assert_eq!(number(row, "agree"), 25);
+        let kinds = &row["kinds"];
+        assert!(kinds.is_empty() || kinds.starts_with("error:"), "{row:?}");
+        assert_eq!(
+            number(row, "agree") + number(row, "diverge"),
+            number(row, "inputs")
+        );
+    }
+    for row in divergences.iter().filter(|r| r["case"] == "seed_minmax") {
+        assert_eq!(row["mode_a"], "numpy", "{row:?}");
+        assert!(row["shape"].split('x').any(|side| side == "0"), "{row:?}");
+        assert!(row["error"].contains("zero-size array"), "{row:?}");
+    }
+    for pair in [("eager", "graph"), ("eager", "xla"), ("eager", "v1")] {
+        assert_eq!(
+            summary_row(&summary, "seed_minmax", pair.0, pair.1)["kinds"],
+            ""
+        );
     }
     let minmax = summary_row(&summary, "seed_minmax", "numpy", "eager");
     assert_eq!(
@@ -239,14 +293,13 @@ fn seed_cases_show_what_each_mode_really_does() {
     // np.max on an eager tensor computes in NumPy and the result agrees; in every graph mode the
     // tensor is symbolic and np.max raises.
     let eager = summary_row(&summary, "seed_np_on_tensor", "numpy", "eager");
-    assert_eq!(eager["kinds"], "");
+    assert!(eager["kinds"].is_empty() || eager["kinds"].starts_with("error:"));
     for mode in ["graph", "xla", "v1"] {
         for reference in ["numpy", "eager"] {
             let row = summary_row(&summary, "seed_np_on_tensor", reference, mode);
-            assert_eq!(row["kinds"], "error:25", "{row:?}");
+            assert_eq!(row["kinds"], format!("error:{}", row["inputs"]), "{row:?}");
         }
     }
-    let divergences = read_csv(&out.path().join("divergences.csv"));
     for mode in ["graph", "xla", "v1"] {
         let row = divergences
             .iter()
@@ -270,7 +323,7 @@ fn seed_cases_show_what_each_mode_really_does() {
 fn default_run_covers_every_shipped_case_and_records_the_environment() {
     // A directory of its own, holding only what a checkout holds, so ./reports is fresh.
     let work = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(root().join("cases"), work.path().join("cases")).unwrap();
+    copy_tree(&root().join("cases"), &work.path().join("cases"));
     std::os::unix::fs::symlink(root().join(".venv"), work.path().join(".venv")).unwrap();
     std::fs::create_dir(work.path().join("reports")).unwrap();
     let assert = Command::new(env!("CARGO_BIN_EXE_tfdiff"))
@@ -316,7 +369,10 @@ fn default_run_covers_every_shipped_case_and_records_the_environment() {
     );
     assert_eq!(run["config"]["seed"], 20_261_127);
     assert_eq!(run["config"]["inputs"], 6);
-    assert_eq!(run["inputs_evaluated"], 42);
+    let replayed = run["regressions_replayed"].as_u64().unwrap();
+    assert_eq!(run["inputs_evaluated"].as_u64().unwrap(), 42 + replayed);
+    assert_eq!(run["shape_pool"].as_array().unwrap().len(), 18);
+    assert!(run["xla_compiles"]["scale01"].as_u64().unwrap() <= 18);
     assert!(run["inputs_per_second"].as_f64().unwrap() > 0.0);
     assert!(run["finished_at"].is_string());
     assert!(run["environment"]["tensorflow_build"].is_object());
@@ -324,12 +380,32 @@ fn default_run_covers_every_shipped_case_and_records_the_environment() {
     assert_eq!(run["tfdiff_version"], env!("CARGO_PKG_VERSION"));
 }
 
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn broken_case_files_are_reported_and_the_other_cases_still_run() {
     let out = tempfile::tempdir().unwrap();
     let mut command = tfdiff();
     command
-        .args(["-n", "3", "--modes", "numpy,eager", "--cases-dir"])
+        .args([
+            "-n",
+            "3",
+            "--modes",
+            "numpy,eager",
+            "--no-save-regressions",
+            "--cases-dir",
+        ])
         .arg(fixtures("broken"))
         .arg("--out")
         .arg(out.path());
@@ -394,28 +470,21 @@ fn same_seed_same_divergences_other_seed_other_inputs() {
     let run = |seed: &str| {
         let out = tempfile::tempdir().unwrap();
         tfdiff()
-            .args([
-                "-n",
-                "8",
-                "--modes",
-                "numpy,eager",
-                "--case",
-                "nan_moved",
-                "--seed",
-                seed,
-            ])
-            .arg("--cases-dir")
+            .args(["-n", "30", "--modes", "numpy,eager", "--case", "value_off"])
+            .args(["--seed", seed, "--no-save-regressions", "--cases-dir"])
             .arg(fixtures("cases"))
             .arg("--out")
             .arg(out.path())
             .assert()
             .code(1);
         let text = std::fs::read_to_string(out.path().join("divergences.csv")).unwrap();
-        let input = std::fs::read(out.path().join("inputs/input-000000.npy")).ok();
-        (text, input)
+        let row = &read_csv(&out.path().join("divergences.csv"))[0];
+        let shrunk = std::fs::read(out.path().join(&row["reproducer"])).unwrap();
+        (text, shrunk)
     };
     let first = run("99");
     assert_eq!(first, run("99"));
+    // Another seed finds the bug on another input (the input column), shrunk to the same pixel.
     assert_ne!(first.0, run("100").0);
 }
 
@@ -561,4 +630,206 @@ fn ctrl_c_stops_between_inputs_and_keeps_the_reports() {
     let summary = read_csv(&out.path().join("summary.csv"));
     assert_eq!(number(&summary[0], "inputs"), evaluated);
     assert!(run["traces"]["scale01"]["graph"].as_u64().unwrap() >= 1);
+}
+
+const PLANTED: [&str; 4] = [
+    "constant_only",
+    "side1_only",
+    "rank2_only",
+    "four_channels_only",
+];
+
+/// The environment's own Python, as a user would run a reproduction script.
+fn venv_python() -> std::process::Command {
+    let mut command = std::process::Command::new(root().join(".venv/bin/python"));
+    command.env("TF_CPP_MIN_LOG_LEVEL", "3");
+    command
+}
+
+#[test]
+fn planted_edge_bugs_are_found_shrunk_saved_replayed_and_reproduced() {
+    let cases = fixture_copy("planted");
+    let first = tempfile::tempdir().unwrap();
+    let mut command = tfdiff();
+    command
+        .arg("--cases-dir")
+        .arg(cases.path())
+        .arg("--out")
+        .arg(first.path());
+    for case in PLANTED {
+        command.args(["--case", case]);
+    }
+    command.assert().code(1);
+
+    // Found by a default run, once per signature, and shrunk to at most 2x2 pixels.
+    let divergences = read_csv(&first.path().join("divergences.csv"));
+    for case in PLANTED {
+        let rows: Vec<&Row> = divergences.iter().filter(|r| r["case"] == case).collect();
+        let pairs: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{}-{}:{}", r["mode_a"], r["mode_b"], r["kind"]))
+            .collect();
+        assert_eq!(
+            pairs,
+            ["numpy-eager:value", "numpy-graph:value", "numpy-xla:value"],
+            "{case}"
+        );
+        for row in rows {
+            let sides: Vec<usize> = row["shape"]
+                .split('x')
+                .map(|s| s.parse().unwrap())
+                .collect();
+            assert!(
+                sides[0] * sides[1] <= 4,
+                "{case} shrunk only to {}",
+                row["shape"]
+            );
+            assert!(number(row, "shrink_steps") > 0 || row["shape"] == row["original_shape"]);
+            assert!(number(row, "occurrences") >= 1);
+        }
+    }
+    let shape_of = |case: &str| {
+        divergences
+            .iter()
+            .find(|r| r["case"] == case)
+            .map(|r| r["shape"].clone())
+            .unwrap()
+    };
+    assert_eq!(shape_of("rank2_only"), "1x1");
+    assert_eq!(shape_of("four_channels_only"), "1x1x4");
+    assert_eq!(shape_of("side1_only"), "1x1");
+    assert_eq!(shape_of("constant_only"), "1x1");
+
+    // Saved under regressions/<case>/ next to the case file, each with its record.
+    for case in PLANTED {
+        let dir = cases.path().join("regressions").join(case);
+        let saved: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "npy"))
+            .collect();
+        assert_eq!(saved.len(), 3, "{case}: {saved:?}");
+        let record: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(saved[0].with_extension("json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(record["case"], case);
+        assert_eq!(record["kind"], "value");
+        assert_eq!(record["numpy"], pinned("numpy").as_str());
+        assert!(record["max_abs"].as_f64().unwrap() > 0.5);
+    }
+
+    // The reproduction script shows the divergence with nothing but the environment's Python.
+    let row = divergences
+        .iter()
+        .find(|r| r["case"] == "four_channels_only" && r["mode_b"] == "xla")
+        .unwrap();
+    let output = venv_python()
+        .arg(first.path().join(&row["script"]))
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("DIVERGES: value"), "{stdout}");
+    assert!(stdout.contains("input (1, 1, 4) uint8"), "{stdout}");
+
+    // The next run replays the saved regressions first, and says so in the input column.
+    let second = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "-n",
+            "1",
+            "--modes",
+            "numpy,eager",
+            "--case",
+            "rank2_only",
+            "--cases-dir",
+        ])
+        .arg(cases.path())
+        .arg("--out")
+        .arg(second.path())
+        .assert()
+        .code(1);
+    let replayed = read_csv(&second.path().join("divergences.csv"));
+    assert!(
+        replayed[0]["input"].starts_with("regression:numpy-"),
+        "{:?}",
+        replayed[0]
+    );
+    assert_eq!(run_json(second.path())["regressions_replayed"], 3);
+}
+
+#[test]
+fn replay_runs_given_files_and_regenerates_numbered_inputs() {
+    let cases = fixture_copy("planted");
+    let first = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "--modes",
+            "numpy,eager",
+            "--case",
+            "four_channels_only",
+            "--cases-dir",
+        ])
+        .arg(cases.path())
+        .arg("--out")
+        .arg(first.path())
+        .assert()
+        .code(1);
+    let row = read_csv(&first.path().join("divergences.csv")).remove(0);
+
+    // A saved regression names its case in the record beside it.
+    let replay = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args(["replay", "--modes", "numpy,eager"])
+        .arg(&row["regression"])
+        .arg("--out")
+        .arg(replay.path())
+        .assert()
+        .code(1);
+    let replayed = read_csv(&replay.path().join("summary.csv"));
+    assert_eq!(number(&replayed[0], "inputs"), 1);
+    assert_eq!(number(&replayed[0], "diverge"), 1);
+
+    // The input number and seed of a row regenerate its original, unshrunk input.
+    let again = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "replay",
+            "--modes",
+            "numpy,eager",
+            "--case",
+            "four_channels_only",
+        ])
+        .args(["--seed", &row["seed"], "--input", &row["input"]])
+        .arg("--cases-dir")
+        .arg(cases.path())
+        .args(["--shrink-time", "0", "--out"])
+        .arg(again.path())
+        .assert()
+        .code(1);
+    let regenerated = read_csv(&again.path().join("divergences.csv")).remove(0);
+    assert_eq!(regenerated["shape"], row["original_shape"]);
+    assert_eq!(regenerated["generator"], row["generator"]);
+
+    // --input needs a case; a file that is not an image is refused with what it must be.
+    tfdiff()
+        .args(["replay", "--input", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--case"));
+    let junk = replay.path().join("junk.npy");
+    std::fs::write(&junk, b"not numpy").unwrap();
+    tfdiff()
+        .args(["replay", "--case", "scale01"])
+        .arg(&junk)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("uint8"));
 }
