@@ -481,11 +481,11 @@ mod tests {
             }
             let all_zero = inputs
                 .iter()
-                .filter(|i| i.image.len() > 0 && i.image.iter().all(|&p| p == 0))
+                .filter(|i| !i.image.is_empty() && i.image.iter().all(|&p| p == 0))
                 .count();
             let all_255 = inputs
                 .iter()
-                .filter(|i| i.image.len() > 0 && i.image.iter().all(|&p| p == 255))
+                .filter(|i| !i.image.is_empty() && i.image.iter().all(|&p| p == 255))
                 .count();
             assert!(
                 all_zero >= 1 && all_255 >= 1,

@@ -123,8 +123,7 @@ fn candidates(image: &Image) -> Vec<Candidate> {
             }
         }
     }
-    for axis in 0..shape.len().min(2) {
-        let len = shape[axis];
+    for (axis, &len) in shape.iter().enumerate().take(2) {
         if len == 0 {
             continue;
         }
