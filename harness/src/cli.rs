@@ -126,6 +126,9 @@ pub struct RunArgs {
     /// Do not save shrunk inputs under regressions/ next to their case
     #[arg(long)]
     pub no_save_regressions: bool,
+    /// Known divergences to accept [default: cases/expected.toml, when it exists]
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Relative tolerance for every case without its own TOLERANCE [default: by output dtype]
     #[arg(long, value_name = "R")]
     pub rtol: Option<f64>,
@@ -194,6 +197,7 @@ impl RunArgs {
             out: self.out,
             reports_dir: PathBuf::from("reports"),
             python_env: self.cases.env.python_env,
+            baseline: self.baseline,
             progress: !self.no_progress,
             shrink_time: self.shrink_time,
             all: self.all,

@@ -1,6 +1,7 @@
 //! tfdiff: differential testing of image normalizations across NumPy, TensorFlow eager,
 //! TensorFlow graph and XLA.
 
+mod baseline;
 mod cases;
 mod cli;
 mod compare;

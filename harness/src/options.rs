@@ -42,6 +42,8 @@ pub struct RunConfig {
     pub out: Option<PathBuf>,
     pub reports_dir: PathBuf,
     pub python_env: Option<PathBuf>,
+    /// Known divergences: --baseline, else cases/expected.toml when it exists.
+    pub baseline: Option<PathBuf>,
     pub progress: bool,
     /// Time box for shrinking each signature, in seconds; 0 turns shrinking off.
     pub shrink_time: f64,

@@ -1,6 +1,7 @@
 //! A whole run: for each case, replay its saved regressions and generate inputs, evaluate each in
 //! every mode, compare every pair, shrink each new divergence signature, and report.
 
+use crate::baseline::{parse_pair, Baseline, KnownDivergence};
 use crate::cases;
 use crate::compare::{compare, Kind, PairComparison, ToleranceSpec};
 use crate::evaluate::{EmbeddedEvaluator, Evaluator};
@@ -83,6 +84,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
         config.cases = replay_files.iter().map(|(case, _)| case.clone()).collect();
         config.cases.dedup();
     }
+    let baseline = Baseline::locate(config.baseline.as_deref())?;
     let dirs = cases::case_dirs(&extra_dirs)?;
     let files = cases::select(cases::discover(&dirs)?, &config.cases)?;
 
@@ -151,6 +153,9 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
             regressions_saved: Vec::new(),
             signatures: 0,
             shrink_seconds: 0.0,
+            baseline,
+            known_not_seen: Vec::new(),
+            failing_signatures: 0,
             cases: loaded.clone(),
             case_load_failures: failures,
             interrupted: false,
@@ -187,6 +192,8 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
     session.progress.finish();
 
     // Whatever happened, the reports say what was found up to here.
+    session.results.info.known_not_seen =
+        known_not_seen(&session.results, session.divergences.rows());
     let results = &mut session.results;
     finish_timing(results, session.clock);
     results.info.finished_at = Some(Utc::now());
@@ -212,7 +219,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
         RunStatus::Interrupted
     } else if !results.info.case_load_failures.is_empty() {
         RunStatus::CasesNotLoaded
-    } else if results.pairs.iter().any(|pair| pair.diverge > 0) {
+    } else if results.info.failing_signatures > 0 {
         RunStatus::Diverged
     } else {
         RunStatus::Agreed
@@ -281,7 +288,7 @@ impl Session {
             for (offset, &pair) in pairs.iter().enumerate() {
                 let (a, b) = (&outcomes[position(pair.0)], &outcomes[position(pair.1)]);
                 let comparison = compare(a, b, &tolerance);
-                self.results.pairs[first + offset].add(&comparison, a, b);
+                self.results.pairs[first + offset].add(&input.label, &comparison, a, b);
                 if comparison.kind.is_some() {
                     self.record(case, &tolerance, &input, pair, (a, b), comparison)?;
                 }
@@ -297,6 +304,12 @@ impl Session {
                 .insert(case.name.clone(), compiles);
         }
         self.results.info.traces.insert(case.name.clone(), stats);
+        judge(
+            &self.results.info.baseline,
+            &mut self.results.pairs[first..],
+            self.divergences.rows_mut(),
+        );
+        self.results.info.failing_signatures = failing(self.divergences.rows());
         self.divergences.rewrite()?;
         finish_timing(&mut self.results, self.clock);
         self.run_dir.write_exports(&self.results)?;
@@ -426,6 +439,13 @@ impl Session {
             comparison: &shrunk.comparison,
         });
         row.shrink_steps = shrunk.steps;
+        row.status = self
+            .results
+            .info
+            .baseline
+            .status(&case.name, pair, kind, None, None)
+            .name()
+            .to_string();
         let stem = format!("{}-{}-{}-{}", case.name, pair.0, pair.1, kind);
         let reproducer = self
             .run_dir
@@ -532,6 +552,59 @@ impl Session {
             date: Utc::now().to_rfc3339(),
         }
     }
+}
+
+/// Marks each divergence row of `pairs` new, known or exceeded — bounds measured on the whole
+/// pair — and each pair with its worst status.
+pub fn judge(baseline: &Baseline, pairs: &mut [PairSummary], rows: &mut [DivergenceRow]) {
+    for pair in pairs {
+        pair.status = None;
+        for row in rows.iter_mut().filter(|row| {
+            row.case == pair.case && row.mode_a == pair.mode_a && row.mode_b == pair.mode_b
+        }) {
+            let kind = Kind::from_name(&row.kind).expect("rows hold kinds tfdiff wrote");
+            let status = baseline.status(
+                &row.case,
+                (row.mode_a, row.mode_b),
+                kind,
+                pair.max_abs,
+                pair.max_ulp,
+            );
+            row.status = status.name().to_string();
+            pair.status = pair.status.max(Some(status));
+        }
+    }
+}
+
+/// Rows that fail the run.
+pub fn failing(rows: &[DivergenceRow]) -> u64 {
+    rows.iter()
+        .filter(|row| row.status == "new" || row.status == "exceeded")
+        .count() as u64
+}
+
+/// Known divergences of the cases and pairs that ran that no row shows.
+pub fn known_not_seen(results: &RunResults, rows: &[DivergenceRow]) -> Vec<KnownDivergence> {
+    results
+        .info
+        .baseline
+        .known
+        .iter()
+        .filter(|known| {
+            let ran = results.pairs.iter().any(|pair| {
+                pair.case == known.case
+                    && pair.inputs > 0
+                    && parse_pair(&known.pair) == Some((pair.mode_a, pair.mode_b))
+            });
+            let seen = rows.iter().any(|row| {
+                row.case == known.case
+                    && parse_pair(&known.pair) == Some((row.mode_a, row.mode_b))
+                    && row.kind == known.kind
+            });
+            ran && !seen
+        })
+        .cloned()
+        .collect()
 }
 
 fn parse_shape(text: &str) -> Vec<usize> {

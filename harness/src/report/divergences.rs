@@ -40,6 +40,8 @@ pub struct DivergenceRow {
     pub mode_a: Mode,
     pub mode_b: Mode,
     pub kind: String,
+    /// `new`, `known` or `exceeded`, against the baseline (cases/expected.toml).
+    pub status: String,
     pub occurrences: u64,
     pub shrink_steps: u64,
     pub max_abs: String,
@@ -78,6 +80,7 @@ impl DivergenceRow {
                 .map(|k| k.name())
                 .unwrap_or("")
                 .to_string(),
+            status: String::new(),
             occurrences: 1,
             shrink_steps: 0,
             max_abs: metrics
@@ -144,6 +147,14 @@ impl DivergenceLog {
         &mut self.rows[index]
     }
 
+    pub fn rows(&self) -> &[DivergenceRow] {
+        &self.rows
+    }
+
+    pub fn rows_mut(&mut self) -> &mut [DivergenceRow] {
+        &mut self.rows
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
     }
@@ -172,7 +183,7 @@ impl DivergenceLog {
 }
 
 /// The column names; a test keeps them in step with `DivergenceRow`.
-pub const HEADER: [&str; 24] = [
+pub const HEADER: [&str; 25] = [
     "case",
     "input",
     "seed",
@@ -182,6 +193,7 @@ pub const HEADER: [&str; 24] = [
     "mode_a",
     "mode_b",
     "kind",
+    "status",
     "occurrences",
     "shrink_steps",
     "max_abs",
@@ -270,7 +282,7 @@ mod tests {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let occurrences: Vec<String> = reader
             .records()
-            .map(|r| r.unwrap()[9].to_string())
+            .map(|r| r.unwrap()[10].to_string())
             .collect();
         assert_eq!(occurrences, ["7", "1"]);
     }

@@ -18,6 +18,7 @@ pub use summary_csv::SummaryCsv;
 pub use summary_md::SummaryMarkdown;
 pub use table::print_table;
 
+use crate::baseline::{Baseline, KnownDivergence, Status};
 use crate::compare::{Kind, PairComparison};
 use crate::generate::Image;
 use crate::mode::Mode;
@@ -84,6 +85,12 @@ pub struct RunInfo {
     pub signatures: u64,
     /// Time spent shrinking, in seconds.
     pub shrink_seconds: f64,
+    /// The known divergences the run was judged against.
+    pub baseline: Baseline,
+    /// Known divergences of the cases and pairs that ran which did not occur: fixed, perhaps.
+    pub known_not_seen: Vec<KnownDivergence>,
+    /// Signatures that fail the run: new ones, and known ones beyond their bound.
+    pub failing_signatures: u64,
     pub cases: Vec<LoadedCase>,
     pub case_load_failures: Vec<CaseLoadFailure>,
     pub interrupted: bool,
@@ -110,6 +117,10 @@ pub struct PairSummary {
     pub both_raised: u64,
     /// The exceptions of the first input where one side raised, as the `error` column says.
     pub first_error: Option<String>,
+    /// The input that `first_error` came from, as the `input` column names it.
+    pub first_error_input: Option<String>,
+    /// The worst status of the pair's divergences against the baseline; None when it agreed.
+    pub status: Option<Status>,
 }
 
 impl PairSummary {
@@ -129,10 +140,12 @@ impl PairSummary {
             dtypes_b: BTreeSet::new(),
             both_raised: 0,
             first_error: None,
+            first_error_input: None,
+            status: None,
         }
     }
 
-    pub fn add(&mut self, comparison: &PairComparison, a: &Outcome, b: &Outcome) {
+    pub fn add(&mut self, input: &str, comparison: &PairComparison, a: &Outcome, b: &Outcome) {
         self.inputs += 1;
         match comparison.kind {
             Some(kind) => {
@@ -160,6 +173,7 @@ impl PairSummary {
         }
         if comparison.kind == Some(Kind::Error) && self.first_error.is_none() {
             self.first_error = Some(error_text((self.mode_a, a), (self.mode_b, b)));
+            self.first_error_input = Some(input.to_string());
         }
         for (set, dtype) in [
             (&mut self.dtypes_a, a.dtype()),

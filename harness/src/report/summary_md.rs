@@ -39,15 +39,21 @@ impl Export for SummaryMarkdown {
             }
         };
         for pair in &results.pairs {
-            let verdict = if pair.diverge == 0 {
-                format!("agree {}/{}", pair.agree, pair.inputs)
-            } else {
-                format!(
-                    "**diverge** {}/{} ({})",
+            let verdict = match pair.status {
+                None => format!("agree {}/{}", pair.agree, pair.inputs),
+                Some(status) if status.fails() => format!(
+                    "**diverge, {}** {}/{} ({})",
+                    status.name(),
                     pair.diverge,
                     pair.inputs,
                     pair.kinds_text()
-                )
+                ),
+                Some(_) => format!(
+                    "known divergence {}/{} ({})",
+                    pair.diverge,
+                    pair.inputs,
+                    pair.kinds_text()
+                ),
             };
             writeln!(
                 text,
@@ -78,6 +84,19 @@ impl Export for SummaryMarkdown {
                     text,
                     "- {} {}–{}: `{}`",
                     pair.case, pair.mode_a, pair.mode_b, error
+                )?;
+            }
+        }
+        if !info.known_not_seen.is_empty() {
+            writeln!(
+                text,
+                "\nKnown divergences that did not occur this time (fixed?):\n"
+            )?;
+            for known in &info.known_not_seen {
+                writeln!(
+                    text,
+                    "- {} {} {}: {}",
+                    known.case, known.pair, known.kind, known.reason
                 )?;
             }
         }

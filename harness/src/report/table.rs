@@ -13,15 +13,15 @@ pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Resul
         "dtypes".to_string(),
     ]];
     for pair in &results.pairs {
-        let verdict = if pair.diverge == 0 {
-            format!("agree {}/{}", pair.agree, pair.inputs)
-        } else {
-            format!(
-                "DIVERGE {}/{} {}",
+        let verdict = match pair.status {
+            None => format!("agree {}/{}", pair.agree, pair.inputs),
+            Some(status) => format!(
+                "{} {}/{} {}",
+                if status.fails() { "DIVERGE" } else { "known" },
                 pair.diverge,
                 pair.inputs,
                 pair.kinds_text()
-            )
+            ),
         };
         let dtypes = |set: &std::collections::BTreeSet<String>| {
             if set.is_empty() {
@@ -53,6 +53,13 @@ pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Resul
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    for known in &results.info.known_not_seen {
+        writeln!(
+            out,
+            "{}  {}  known {} divergence did not occur (fixed?): {}",
+            known.case, known.pair, known.kind, known.reason
+        )?;
     }
     for failure in &results.info.case_load_failures {
         writeln!(out, "{}  NOT RUN: {}", failure.name, failure.error)?;

@@ -1,0 +1,236 @@
+//! Known divergences: the signatures a project has looked at and accepted, each with its reason
+//! and optionally a bound. A run marks every divergence `new`, `known` or `exceeded` (known, but
+//! beyond its bound) and fails only on `new` and `exceeded`, so a nightly job fails on what
+//! changed, not every night on what is understood.
+
+use crate::compare::Kind;
+use crate::mode::Mode;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The baseline used when `--baseline` is not given and it exists.
+pub const DEFAULT_BASELINE: &str = "cases/expected.toml";
+
+/// One accepted signature, as `[[known]]` in the baseline file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownDivergence {
+    pub case: String,
+    /// "numpy-graph": the pair, first mode first.
+    pub pair: String,
+    pub kind: String,
+    /// Accepted only while the pair's largest absolute error stays at or below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_abs: Option<f64>,
+    /// Accepted only while the pair's largest ULP distance stays at or below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ulp: Option<u64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineFile {
+    #[serde(default)]
+    known: Vec<KnownDivergence>,
+}
+
+/// What a divergence is, measured against the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Listed, within its bound.
+    Known,
+    /// Listed, but the pair's error is beyond the listed bound.
+    Exceeded,
+    /// Not listed.
+    New,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Known => "known",
+            Status::Exceeded => "exceeded",
+            Status::New => "new",
+        }
+    }
+
+    /// Whether the run fails on it.
+    pub fn fails(self) -> bool {
+        self != Status::Known
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Baseline {
+    pub path: Option<PathBuf>,
+    pub known: Vec<KnownDivergence>,
+}
+
+impl Baseline {
+    /// `--baseline FILE`, else `cases/expected.toml` when it exists, else an empty baseline.
+    pub fn locate(flag: Option<&Path>) -> Result<Baseline> {
+        match flag {
+            Some(path) => Baseline::load(path),
+            None if Path::new(DEFAULT_BASELINE).is_file() => {
+                Baseline::load(Path::new(DEFAULT_BASELINE))
+            }
+            None => Ok(Baseline::default()),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Baseline> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--baseline {}: cannot read it", path.display()))?;
+        let file: BaselineFile = toml::from_str(&text).map_err(|error| {
+            anyhow::anyhow!(
+                "{}: not a baseline file ({}); each entry is [[known]] with case, pair, kind, \
+                 reason and optionally max_abs or max_ulp",
+                path.display(),
+                error.to_string().trim()
+            )
+        })?;
+        for (number, entry) in file.known.iter().enumerate() {
+            let at = format!("{}: entry {} ({})", path.display(), number + 1, entry.case);
+            if parse_pair(&entry.pair).is_none() {
+                bail!(
+                    "{at}: pair {:?} is not two modes like \"numpy-graph\"",
+                    entry.pair
+                );
+            }
+            if !["error", "shape", "nan", "inf", "value"].contains(&entry.kind.as_str()) {
+                bail!(
+                    "{at}: kind {:?} is not one of error, shape, nan, inf, value",
+                    entry.kind
+                );
+            }
+            if entry.reason.trim().is_empty() {
+                bail!("{at}: every known divergence needs a reason");
+            }
+        }
+        Ok(Baseline {
+            path: Some(path.to_path_buf()),
+            known: file.known,
+        })
+    }
+
+    pub fn find(&self, case: &str, (a, b): (Mode, Mode), kind: Kind) -> Option<&KnownDivergence> {
+        self.known.iter().find(|entry| {
+            entry.case == case
+                && parse_pair(&entry.pair) == Some((a, b))
+                && entry.kind == kind.name()
+        })
+    }
+
+    /// The status of a divergence of `kind` in a pair whose largest errors so far are
+    /// `max_abs` and `max_ulp`.
+    pub fn status(
+        &self,
+        case: &str,
+        pair: (Mode, Mode),
+        kind: Kind,
+        max_abs: Option<f64>,
+        max_ulp: Option<u64>,
+    ) -> Status {
+        match self.find(case, pair, kind) {
+            None => Status::New,
+            Some(entry) => {
+                let beyond_abs =
+                    matches!((entry.max_abs, max_abs), (Some(bound), Some(v)) if v > bound);
+                let beyond_ulp =
+                    matches!((entry.max_ulp, max_ulp), (Some(bound), Some(v)) if v > bound);
+                if beyond_abs || beyond_ulp {
+                    Status::Exceeded
+                } else {
+                    Status::Known
+                }
+            }
+        }
+    }
+}
+
+/// "numpy-graph" → (Numpy, Graph).
+pub fn parse_pair(text: &str) -> Option<(Mode, Mode)> {
+    use clap::ValueEnum;
+    let (a, b) = text.split_once('-')?;
+    Some((Mode::from_str(a, true).ok()?, Mode::from_str(b, true).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("expected.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn known_within_bound_exceeded_beyond_it_new_when_unlisted() {
+        let (_dir, path) = write(
+            r#"
+            [[known]]
+            case = "standardize"
+            pair = "numpy-xla"
+            kind = "value"
+            max_abs = 2e-3
+            reason = "XLA sums in another order"
+            "#,
+        );
+        let baseline = Baseline::load(&path).unwrap();
+        let pair = (Mode::Numpy, Mode::Xla);
+        let status =
+            |max_abs| baseline.status("standardize", pair, Kind::Value, Some(max_abs), Some(9));
+        assert_eq!(status(1.5e-3), Status::Known);
+        assert_eq!(status(3e-3), Status::Exceeded);
+        assert_eq!(
+            baseline.status("standardize", pair, Kind::Nan, Some(0.0), Some(0)),
+            Status::New
+        );
+        assert_eq!(
+            baseline.status(
+                "standardize",
+                (Mode::Numpy, Mode::Eager),
+                Kind::Value,
+                None,
+                None
+            ),
+            Status::New
+        );
+        assert!(Status::New.fails() && Status::Exceeded.fails() && !Status::Known.fails());
+    }
+
+    #[test]
+    fn malformed_entries_are_refused_with_what_is_wrong() {
+        for (text, expected) in [
+            (
+                "[[known]]\ncase='a'\npair='numpy'\nkind='value'\nreason='r'",
+                "is not two modes",
+            ),
+            (
+                "[[known]]\ncase='a'\npair='numpy-xla'\nkind='oops'\nreason='r'",
+                "is not one of",
+            ),
+            (
+                "[[known]]\ncase='a'\npair='numpy-xla'\nkind='value'\nreason=' '",
+                "needs a reason",
+            ),
+            (
+                "[[known]]\ncase='a'\npair='numpy-xla'\nkind='value'",
+                "not a baseline file",
+            ),
+            (
+                "[[known]]\ncase='a'\npair='numpy-xla'\nkind='value'\nreason='r'\nbound=1",
+                "not a baseline file",
+            ),
+        ] {
+            let (_dir, path) = write(text);
+            let message = Baseline::load(&path).unwrap_err().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+        }
+    }
+}
