@@ -162,6 +162,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
             error: None,
         },
         pairs: Vec::new(),
+        rows: Vec::new(),
     };
     run_dir.write_exports(&results)?;
 
@@ -310,6 +311,7 @@ impl Session {
             self.divergences.rows_mut(),
         );
         self.results.info.failing_signatures = failing(self.divergences.rows());
+        self.results.rows = self.divergences.rows().to_vec();
         self.divergences.rewrite()?;
         finish_timing(&mut self.results, self.clock);
         self.run_dir.write_exports(&self.results)?;

@@ -188,6 +188,81 @@ fn each_divergence_kind_is_detected_on_fixture_cases() {
         .find(|r| r["case"] == "returns_none")
         .unwrap();
     assert!(none["error"].contains("returned None"), "{none:?}");
+    // junit.xml: well-formed, a testsuite per case, a testcase per pair, failures where new.
+    let junit = parse_junit(&out.path().join("junit.xml"));
+    assert_eq!(junit.len(), FIXTURE_CASES.len() * 3);
+    let failure = |case: &str, pair: &str| {
+        junit
+            .iter()
+            .find(|t| t.suite == case && t.name == pair)
+            .unwrap_or_else(|| panic!("no testcase {case} {pair}"))
+            .failure
+            .clone()
+    };
+    assert_eq!(failure("agree", "numpy-eager"), None);
+    assert_eq!(failure("both_raise", "eager-graph"), None);
+    let text = failure("value_off", "numpy-eager").expect("value_off fails");
+    assert!(text.contains("kind: value (new)"), "{text}");
+    assert!(
+        text.contains("reproducer: inputs/value_off-numpy-eager-value.npy"),
+        "{text}"
+    );
+    let text = failure("raises_in_tf", "numpy-eager").expect("raises_in_tf fails");
+    assert!(text.contains("ValueError: planted failure"), "{text}");
+}
+
+struct JunitCase {
+    suite: String,
+    name: String,
+    failure: Option<String>,
+}
+
+/// Every testcase of a junit.xml, read with a real XML parser (which fails on malformed XML).
+fn parse_junit(path: &Path) -> Vec<JunitCase> {
+    use quick_xml::events::Event;
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut cases = Vec::new();
+    let mut suite = String::new();
+    let mut in_failure = false;
+    let attribute = |element: &quick_xml::events::BytesStart, key: &str| {
+        element
+            .attributes()
+            .map(|a| a.unwrap())
+            .find(|a| a.key.as_ref() == key)
+            .map(|a| {
+                a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                    .unwrap()
+                    .into_owned()
+            })
+            .unwrap_or_default()
+    };
+    loop {
+        match reader.read_event().expect("junit.xml is well-formed XML") {
+            Event::Start(element) => match element.name().as_ref() {
+                "testsuite" => suite = attribute(&element, "name"),
+                "testcase" => cases.push(JunitCase {
+                    suite: suite.clone(),
+                    name: attribute(&element, "name"),
+                    failure: None,
+                }),
+                "failure" => {
+                    in_failure = true;
+                    cases.last_mut().unwrap().failure = Some(attribute(&element, "message"));
+                }
+                _ => {}
+            },
+            Event::Text(body) if in_failure => {
+                let failure = cases.last_mut().unwrap().failure.as_mut().unwrap();
+                failure.push('\n');
+                failure.push_str(&body.into_inner());
+            }
+            Event::End(element) if element.name().as_ref() == "failure" => in_failure = false,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    cases
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! that dies loses nothing it had already found.
 
 mod divergences;
+mod junit;
 pub mod repro_script;
 mod run_json;
 mod summary_csv;
@@ -13,6 +14,7 @@ pub use divergences::{
     display_path, DivergenceLog, DivergenceRow, Finding, FILE_NAME as DIVERGENCES_FILE,
     OCCURRENCES_FILE_NAME as OCCURRENCES_FILE,
 };
+pub use junit::JunitXml;
 pub use run_json::RunJson;
 pub use summary_csv::SummaryCsv;
 pub use summary_md::SummaryMarkdown;
@@ -43,6 +45,7 @@ pub fn exports() -> Vec<Box<dyn Export>> {
     vec![
         Box::new(SummaryCsv),
         Box::new(SummaryMarkdown),
+        Box::new(JunitXml),
         Box::new(RunJson),
     ]
 }
@@ -53,6 +56,8 @@ pub struct RunResults {
     #[serde(flatten)]
     pub info: RunInfo,
     pub pairs: Vec<PairSummary>,
+    /// The divergence signatures, as divergences.csv holds them.
+    pub rows: Vec<DivergenceRow>,
 }
 
 /// Everything needed to understand and repeat a run: run.json, less the pair summaries.
