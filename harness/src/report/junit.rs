@@ -101,7 +101,7 @@ impl Export for JunitXml {
                         suites,
                         "      <failure message=\"{}\" type=\"{}\">{}</failure>",
                         escape(&message),
-                        escape(&kinds.join("+")),
+                        escape(kinds.join("+")),
                         escape(&details)
                     )?;
                 }
