@@ -213,7 +213,6 @@ class Case:
         self._failed_traces = {"graph": 0, "xla": 0, "v1": 0}
         self._functions = {}  # (mode, rank) -> tf.function, or ("error", type, message)
         self._sessions = {}  # rank -> (session, placeholder, output) or an error outcome
-        self._xla_shapes = set()
 
     def run(self, image, modes, layout="contiguous"):
         """Runs `image` through each mode; returns one outcome per mode, in order. `layout` is
@@ -241,9 +240,6 @@ class Case:
             function = self._traced(mode, image.ndim)
             if isinstance(function, tuple):
                 return function
-            if mode == "xla":
-                # XLA compiles one program per input shape and caches it by shape.
-                self._xla_shapes.add(image.shape)
             return array_outcome(function(tf.constant(image.copy())))
         if mode == "v1":
             return self._run_v1(image)
@@ -275,7 +271,6 @@ class Case:
             if not isinstance(function, tuple):
                 counts[mode] += function.experimental_get_tracing_count()
         counts["v1"] += sum(1 for entry in self._sessions.values() if not isinstance(entry[0], str))
-        counts["xla_compiles"] = len(self._xla_shapes)
         return counts
 
     def _run_v1(self, image):

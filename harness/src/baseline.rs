@@ -37,7 +37,7 @@ struct BaselineFile {
 }
 
 /// What a divergence is, measured against the baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Listed, within its bound.
@@ -63,7 +63,7 @@ impl Status {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Baseline {
     pub path: Option<PathBuf>,
     pub known: Vec<KnownDivergence>,

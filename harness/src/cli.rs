@@ -3,8 +3,8 @@
 use crate::compare::ToleranceSpec;
 use crate::mode::{self, Mode};
 use crate::options::{
-    InputPlan, RunConfig, DEFAULT_INPUTS, DEFAULT_MAX_SIDE, DEFAULT_MAX_SIDE_LARGE, DEFAULT_SEED,
-    DEFAULT_SHRINK_TIME,
+    InputPlan, RunConfig, Shard, DEFAULT_INPUTS, DEFAULT_MAX_SIDE, DEFAULT_MAX_SIDE_LARGE,
+    DEFAULT_SEED, DEFAULT_SHRINK_TIME,
 };
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
@@ -39,6 +39,18 @@ pub enum Command {
     Doctor(EnvArgs),
     /// Replay saved inputs (.npy files, e.g. regressions) or regenerate inputs by number.
     Replay(ReplayArgs),
+    /// Join the run directories of --shard K/N runs into the reports of the whole run.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MergeArgs {
+    /// Directory to write the merged reports into
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The shards' run directories, one for each K of N
+    #[arg(value_name = "SHARD_DIR", required = true)]
+    pub shards: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -126,6 +138,9 @@ pub struct RunArgs {
     /// Do not save shrunk inputs under regressions/ next to their case
     #[arg(long)]
     pub no_save_regressions: bool,
+    /// Run only the K-th of N deterministic shares of the inputs (join them with tfdiff merge)
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// Known divergences to accept [default: cases/expected.toml, when it exists]
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
@@ -185,6 +200,7 @@ impl RunArgs {
             max_side: self.max_side,
             max_side_large: self.max_side_large.max(self.max_side),
             plan: InputPlan::Generate,
+            shard: self.shard,
             modes,
             pairs,
             cases: self.cases.cases,

@@ -2,11 +2,11 @@
 //! whether or not the pair agrees. Pure arithmetic: no Python, no I/O.
 
 use crate::outcome::{Outcome, OutputArray, Precision};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Why a pair of outcomes disagrees, in the order they are checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// One side raised (or returned something that is not an array) and the other did not, or
@@ -48,7 +48,7 @@ impl fmt::Display for Kind {
 
 /// Tolerance as asked for by a case's `TOLERANCE` or the command line. What it leaves out comes
 /// from the defaults of the coarser output dtype; `max_ulp` replaces rtol/atol altogether.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToleranceSpec {
     pub rtol: Option<f64>,
     pub atol: Option<f64>,

@@ -23,9 +23,8 @@ pub trait Evaluator {
         modes: &[Mode],
     ) -> Result<Vec<Outcome>>;
 
-    /// How many times the case's TensorFlow function was traced, per mode (graph, xla, v1), and
-    /// `xla_compiles`: the distinct input shapes its XLA function ran on, one compile each.
-    fn function_stats(&mut self, case: &LoadedCase) -> Result<BTreeMap<String, u64>>;
+    /// How many times the case's TensorFlow function was traced, per mode (graph, xla, v1).
+    fn trace_counts(&mut self, case: &LoadedCase) -> Result<BTreeMap<String, u64>>;
 }
 
 /// Evaluates in this process's embedded interpreter.
@@ -63,19 +62,17 @@ impl Evaluator for EmbeddedEvaluator {
         })
     }
 
-    fn function_stats(&mut self, case: &LoadedCase) -> Result<BTreeMap<String, u64>> {
+    fn trace_counts(&mut self, case: &LoadedCase) -> Result<BTreeMap<String, u64>> {
         Python::attach(|py| {
-            let traces = case
-                .object
-                .bind(py)
-                .call_method0("trace_counts")
-                .map_err(|e| python_error(py, e))?;
-            let traces = traces.cast::<PyDict>().map_err(|e| anyhow!("{e}"))?;
-            traces
-                .iter()
-                .map(|(mode, count)| Ok((mode.extract::<String>()?, count.extract::<u64>()?)))
-                .collect::<PyResult<_>>()
-                .map_err(|e| python_error(py, e))
+            let read = || -> PyResult<BTreeMap<String, u64>> {
+                let traces = case.object.bind(py).call_method0("trace_counts")?;
+                traces
+                    .cast::<PyDict>()?
+                    .iter()
+                    .map(|(mode, count)| Ok((mode.extract()?, count.extract()?)))
+                    .collect()
+            };
+            read().map_err(|e| python_error(py, e))
         })
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod compare;
 mod evaluate;
 mod generate;
+mod merge;
 mod mode;
 mod options;
 mod outcome;
@@ -41,6 +42,9 @@ fn main() -> ExitCode {
         None => start_run(cli.run),
         Some(Command::List(args)) => list(args),
         Some(Command::Doctor(args)) => doctor(args),
+        Some(Command::Merge(args)) => {
+            merge::merge(&args.out, &args.shards).map(|status| status.exit_code())
+        }
         Some(Command::Replay(args)) => args
             .into_config()
             .and_then(|config| run::run(config, std::env::args().collect()))

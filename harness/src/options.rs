@@ -2,7 +2,7 @@
 
 use crate::compare::ToleranceSpec;
 use crate::mode::Mode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The seed used when `--seed` is not given. Fixed, so two default runs test the same inputs.
@@ -13,8 +13,43 @@ pub const DEFAULT_MAX_SIDE_LARGE: usize = 1024;
 /// Seconds of shrinking per signature.
 pub const DEFAULT_SHRINK_TIME: f64 = 5.0;
 
+/// `--shard K/N`: the K-th of N deterministic shares of a run's inputs (K from 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Whether the `position`-th input (generated input number, or regression index) is ours.
+    pub fn owns(self, position: u64) -> bool {
+        position % self.count == self.index - 1
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let usage = || format!("{text:?} is not K/N with 1 <= K <= N, e.g. 2/4");
+        let (index, count) = text.split_once('/').ok_or_else(usage)?;
+        let index: u64 = index.trim().parse().map_err(|_| usage())?;
+        let count: u64 = count.trim().parse().map_err(|_| usage())?;
+        if index == 0 || index > count {
+            return Err(usage());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 /// Which inputs a run evaluates.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputPlan {
     /// The saved regressions of each case, then `inputs` generated ones.
@@ -25,13 +60,15 @@ pub enum InputPlan {
     Inputs(Vec<u64>),
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunConfig {
     pub seed: u64,
     pub inputs: u64,
     pub max_side: usize,
     pub max_side_large: usize,
     pub plan: InputPlan,
+    /// Only this share of the inputs (for CI matrices; `tfdiff merge` joins the shares).
+    pub shard: Option<Shard>,
     pub modes: Vec<Mode>,
     pub pairs: Vec<(Mode, Mode)>,
     /// Cases selected with --case; empty means all.

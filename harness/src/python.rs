@@ -7,7 +7,7 @@ use crate::python_env::PythonEnv;
 use anyhow::{anyhow, Context, Result};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ffi::CString;
 use std::path::PathBuf;
 
@@ -43,10 +43,28 @@ impl LoadedCase {
     pub fn summary(&self) -> &str {
         self.doc.lines().next().unwrap_or("").trim()
     }
+
+    pub fn info(&self) -> CaseInfo {
+        CaseInfo {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            summary: self.summary().to_string(),
+            tolerance: self.tolerance.clone(),
+        }
+    }
+}
+
+/// A loaded case as run.json records it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub summary: String,
+    pub tolerance: ToleranceSpec,
 }
 
 /// A case file that could not be used, with the reason (path included).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CaseLoadFailure {
     pub name: String,
     pub path: PathBuf,

@@ -2,11 +2,11 @@
 //! interpreter should use, and checking that it fits the interpreter tfdiff is linked against.
 
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Where the environment came from, in the order they are tried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EnvSource {
     #[serde(rename = "--python-env")]
     Flag,
@@ -26,7 +26,7 @@ impl EnvSource {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PythonEnv {
     pub dir: PathBuf,
     pub source: EnvSource,

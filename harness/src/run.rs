@@ -135,7 +135,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
 
     let results = RunResults {
         info: RunInfo {
-            tfdiff_version: env!("CARGO_PKG_VERSION"),
+            tfdiff_version: env!("CARGO_PKG_VERSION").to_string(),
             command_line,
             config: config.clone(),
             python_env: env,
@@ -148,6 +148,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
             inputs_per_second: 0.0,
             traces: BTreeMap::new(),
             xla_compiles: BTreeMap::new(),
+            xla_shapes: BTreeMap::new(),
             shape_pool: Vec::new(),
             regressions_replayed: 0,
             regressions_saved: Vec::new(),
@@ -156,7 +157,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
             baseline,
             known_not_seen: Vec::new(),
             failing_signatures: 0,
-            cases: loaded.clone(),
+            cases: loaded.iter().map(LoadedCase::info).collect(),
             case_load_failures: failures,
             interrupted: false,
             error: None,
@@ -275,11 +276,17 @@ impl Session {
                 .position(|m| *m == mode)
                 .expect("pair modes are selected")
         };
+        // XLA compiles one program per input shape and caches it: the distinct shapes of the
+        // inputs are its compiles (shrinking, which tries shapes of its own, adds more).
+        let mut xla_shapes = std::collections::BTreeSet::new();
         for source in sources {
             if INTERRUPTED.load(Ordering::SeqCst) {
                 break;
             }
             let input = self.plan_input(&source)?;
+            if modes.contains(&Mode::Xla) {
+                xla_shapes.insert(format_shape(input.image.shape()));
+            }
             if input.regression.is_some() {
                 self.results.info.regressions_replayed += 1;
             }
@@ -297,14 +304,13 @@ impl Session {
             self.results.info.inputs_evaluated += 1;
             self.progress.advance();
         }
-        let mut stats = self.evaluator.function_stats(case)?;
-        if let Some(compiles) = stats.remove("xla_compiles") {
-            self.results
-                .info
-                .xla_compiles
-                .insert(case.name.clone(), compiles);
-        }
-        self.results.info.traces.insert(case.name.clone(), stats);
+        let traces = self.evaluator.trace_counts(case)?;
+        let info = &mut self.results.info;
+        info.xla_compiles
+            .insert(case.name.clone(), xla_shapes.len() as u64);
+        info.xla_shapes
+            .insert(case.name.clone(), xla_shapes.into_iter().collect());
+        info.traces.insert(case.name.clone(), traces);
         judge(
             &self.results.info.baseline,
             &mut self.results.pairs[first..],
@@ -460,6 +466,8 @@ impl Session {
             None if self.config.save_regressions => {
                 let record = self.regression_record(&row, input.layout, &shrunk);
                 let path = regressions::save(&case.path, &shrunk.image, &record)?;
+                // The run directory keeps a copy: a CI job's artifact then carries it.
+                self.run_dir.keep_regression(&case.name, &path)?;
                 self.results
                     .info
                     .regressions_saved
@@ -623,11 +631,22 @@ fn input_sources(
     replay_files: &[(String, PathBuf)],
 ) -> Result<Vec<InputSource>> {
     Ok(match &config.plan {
-        InputPlan::Generate => regressions::list(&case.path, &case.name)?
-            .into_iter()
-            .map(InputSource::File)
-            .chain((0..config.inputs).map(InputSource::Generated))
-            .collect(),
+        InputPlan::Generate => {
+            // A shard takes every N-th regression and every N-th generated input.
+            let owns = |position: u64| config.shard.is_none_or(|shard| shard.owns(position));
+            let regressions = regressions::list(&case.path, &case.name)?;
+            regressions
+                .into_iter()
+                .enumerate()
+                .filter(|(position, _)| owns(*position as u64))
+                .map(|(_, path)| InputSource::File(path))
+                .chain(
+                    (0..config.inputs)
+                        .filter(|&number| owns(number))
+                        .map(InputSource::Generated),
+                )
+                .collect()
+        }
         InputPlan::Files(_) => replay_files
             .iter()
             .filter(|(name, _)| *name == case.name)

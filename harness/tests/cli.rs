@@ -988,3 +988,91 @@ fn known_divergences_pass_until_they_exceed_their_bound() {
         .code(2)
         .stderr(predicate::str::contains("not a baseline file"));
 }
+
+#[test]
+fn merged_shards_equal_the_unsharded_run() {
+    let run = |out: &Path, shard: Option<&str>| {
+        let mut command = tfdiff();
+        command
+            .args([
+                "-n",
+                "60",
+                "--modes",
+                "numpy,eager,xla",
+                "--no-save-regressions",
+            ])
+            .arg("--cases-dir")
+            .arg(fixtures("planted"))
+            .args(["--case", "four_channels_only", "--case", "side1_only"])
+            .args(["--case", "seed_minmax", "--out"])
+            .arg(out);
+        if let Some(shard) = shard {
+            command.args(["--shard", shard]);
+        }
+        command.assert().code(1);
+    };
+    let whole = tempfile::tempdir().unwrap();
+    run(whole.path(), None);
+    let shards: Vec<tempfile::TempDir> = (1..=3).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (k, dir) in shards.iter().enumerate() {
+        run(dir.path(), Some(&format!("{}/3", k + 1)));
+    }
+    // The shards share the inputs out, every input to one shard.
+    let evaluated = |dir: &Path| run_json(dir)["inputs_evaluated"].as_u64().unwrap();
+    let shares: Vec<u64> = shards.iter().map(|d| evaluated(d.path())).collect();
+    assert_eq!(shares.iter().sum::<u64>(), evaluated(whole.path()));
+    assert!(shares
+        .iter()
+        .all(|&share| share < evaluated(whole.path()) / 2));
+    let merged = tempfile::tempdir().unwrap();
+    let mut command = tfdiff();
+    command.arg("merge").arg("--out").arg(merged.path());
+    for dir in shards.iter().rev() {
+        command.arg(dir.path());
+    }
+    command.assert().code(1);
+
+    for file in ["divergences.csv", "summary.csv", "summary.md", "junit.xml"] {
+        let read = |dir: &Path| std::fs::read_to_string(dir.join(file)).unwrap();
+        assert_eq!(read(whole.path()), read(merged.path()), "{file} differs");
+    }
+    let (a, b) = (run_json(whole.path()), run_json(merged.path()));
+    for key in [
+        "pairs",
+        "inputs_evaluated",
+        "signatures",
+        "traces",
+        "xla_compiles",
+        "regressions_replayed",
+        "failing_signatures",
+        "known_not_seen",
+        "shape_pool",
+    ] {
+        assert_eq!(a[key], b[key], "run.json {key} differs");
+    }
+    assert_eq!(b["config"]["shard"], serde_json::Value::Null);
+    // The merged run carries each signature's reproducer and script.
+    for row in read_csv(&merged.path().join("divergences.csv")) {
+        assert!(merged.path().join(&row["reproducer"]).is_file());
+        assert!(merged.path().join(&row["script"]).is_file());
+    }
+
+    // Shards of different runs, or an incomplete set, are refused.
+    tfdiff()
+        .arg("merge")
+        .arg("--out")
+        .arg(merged.path().join("partial"))
+        .arg(shards[0].path())
+        .arg(shards[1].path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shard 3/3 is missing"));
+    tfdiff()
+        .arg("merge")
+        .arg("--out")
+        .arg(merged.path().join("mixed"))
+        .arg(whole.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a shard"));
+}

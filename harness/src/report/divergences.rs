@@ -7,7 +7,7 @@ use crate::compare::PairComparison;
 use crate::mode::Mode;
 use crate::outcome::Outcome;
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,7 @@ pub struct Finding<'a> {
 }
 
 /// One row. Field order is column order; the README documents every column.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DivergenceRow {
     pub case: String,
     pub input: String,

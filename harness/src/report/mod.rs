@@ -26,11 +26,11 @@ use crate::generate::Image;
 use crate::mode::Mode;
 use crate::options::RunConfig;
 use crate::outcome::Outcome;
-use crate::python::{CaseLoadFailure, LoadedCase};
+use crate::python::{CaseInfo, CaseLoadFailure};
 use crate::python_env::PythonEnv;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -51,19 +51,20 @@ pub fn exports() -> Vec<Box<dyn Export>> {
 }
 
 /// What a run knows so far: its description and one summary per case × pair.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunResults {
     #[serde(flatten)]
     pub info: RunInfo,
     pub pairs: Vec<PairSummary>,
     /// The divergence signatures, as divergences.csv holds them.
+    #[serde(skip)]
     pub rows: Vec<DivergenceRow>,
 }
 
 /// Everything needed to understand and repeat a run: run.json, less the pair summaries.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunInfo {
-    pub tfdiff_version: &'static str,
+    pub tfdiff_version: String,
     pub command_line: Vec<String>,
     pub config: RunConfig,
     pub python_env: PythonEnv,
@@ -77,9 +78,11 @@ pub struct RunInfo {
     pub inputs_per_second: f64,
     /// Case → mode → how many times its TensorFlow function was traced.
     pub traces: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Case → XLA compiles: distinct input shapes its XLA function ran on (XLA compiles and
-    /// caches one program per shape).
+    /// Case → XLA compiles: distinct shapes of the inputs its XLA function ran on (XLA
+    /// compiles and caches one program per shape; shrinking adds compiles of its own).
     pub xla_compiles: BTreeMap<String, u64>,
+    /// Case → the shapes behind `xla_compiles`.
+    pub xla_shapes: BTreeMap<String, Vec<String>>,
     /// The run's shape pool: every generated input has one of these shapes.
     pub shape_pool: Vec<String>,
     /// Saved regression inputs replayed before the generated ones.
@@ -96,7 +99,7 @@ pub struct RunInfo {
     pub known_not_seen: Vec<KnownDivergence>,
     /// Signatures that fail the run: new ones, and known ones beyond their bound.
     pub failing_signatures: u64,
-    pub cases: Vec<LoadedCase>,
+    pub cases: Vec<CaseInfo>,
     pub case_load_failures: Vec<CaseLoadFailure>,
     pub interrupted: bool,
     /// Why the run stopped early, when it did.
@@ -104,7 +107,7 @@ pub struct RunInfo {
 }
 
 /// Every input of one case compared in one pair of modes, agreeing ones included.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PairSummary {
     pub case: String,
     pub mode_a: Mode,
@@ -113,7 +116,10 @@ pub struct PairSummary {
     pub agree: u64,
     pub diverge: u64,
     pub kinds: BTreeMap<Kind, u64>,
+    #[serde(with = "float_text")]
     pub max_abs: Option<f64>,
+    /// Infinite when some a is 0 and its b is not: written as text, since JSON has no inf.
+    #[serde(with = "float_text")]
     pub max_rel: Option<f64>,
     pub max_ulp: Option<u64>,
     pub dtypes_a: BTreeSet<String>,
@@ -200,6 +206,26 @@ impl PairSummary {
     }
 }
 
+/// Floats as `format_number` text in JSON, so inf and nan survive a round trip.
+mod float_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<f64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => serializer.serialize_str(&super::format_number(*v)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<f64>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// "mode: Type: message" for each side that raised, joined by " | ".
 pub fn error_text((mode_a, a): (Mode, &Outcome), (mode_b, b): (Mode, &Outcome)) -> String {
     [(mode_a, a), (mode_b, b)]
@@ -273,6 +299,19 @@ impl RunDirectory {
                 .with_context(|| format!("saving reproducer {}", path.display()))?;
         }
         Ok(path)
+    }
+
+    /// Copies a saved regression (.npy and its .json) into `regressions/<case>/`.
+    pub fn keep_regression(&self, case: &str, npy: &Path) -> Result<()> {
+        let dir = self.path.join("regressions").join(case);
+        std::fs::create_dir_all(&dir)?;
+        for file in [npy.to_path_buf(), npy.with_extension("json")] {
+            if let Some(name) = file.file_name() {
+                std::fs::copy(&file, dir.join(name))
+                    .with_context(|| format!("copying {} into the run", file.display()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes a reproduction script as `repro/<name>` and returns its path.
