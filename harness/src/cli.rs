@@ -41,6 +41,19 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Join the run directories of --shard K/N runs into the reports of the whole run.
     Merge(MergeArgs),
+    /// Compare two run directories: signatures new, gone and persisting; error and environment changes.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DiffArgs {
+    /// The earlier run directory (e.g. before an upgrade)
+    pub old: PathBuf,
+    /// The later run directory
+    pub new: PathBuf,
+    /// Where to write diff.md and the diff-*.csv files [default: NEW/diff]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

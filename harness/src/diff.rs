@@ -1,0 +1,363 @@
+//! `tfdiff diff OLD NEW`: what changed between two runs — typically the same seed before and after
+//! a TensorFlow or NumPy upgrade. Signatures that are new, gone or persisting; how each case ×
+//! pair's measured error moved; and what changed in the environment. Printed, and written as CSV
+//! and Markdown.
+
+use crate::merge::RunOnDisk;
+use crate::report::{format_number, DivergenceRow, PairSummary};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A signature in one run or both.
+#[derive(Debug, Serialize)]
+struct SignatureChange {
+    change: &'static str,
+    case: String,
+    mode_a: String,
+    mode_b: String,
+    kind: String,
+    status: String,
+    old_occurrences: String,
+    new_occurrences: String,
+    old_max_abs: String,
+    new_max_abs: String,
+    old_max_ulp: String,
+    new_max_ulp: String,
+    old_shape: String,
+    new_shape: String,
+    error: String,
+    reproducer: String,
+}
+
+/// One case × pair in both runs.
+#[derive(Debug, Serialize)]
+struct PairChange {
+    change: &'static str,
+    case: String,
+    mode_a: String,
+    mode_b: String,
+    old_inputs: String,
+    new_inputs: String,
+    old_diverge: String,
+    new_diverge: String,
+    old_kinds: String,
+    new_kinds: String,
+    old_max_abs: String,
+    new_max_abs: String,
+    old_max_ulp: String,
+    new_max_ulp: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EnvironmentChange {
+    key: String,
+    old: String,
+    new: String,
+    changed: bool,
+}
+
+type SignatureKey = (String, String, String, String);
+
+fn key(row: &DivergenceRow) -> SignatureKey {
+    (
+        row.case.clone(),
+        row.mode_a.to_string(),
+        row.mode_b.to_string(),
+        row.kind.clone(),
+    )
+}
+
+/// Compares two run directories; returns whether a new signature appeared.
+pub fn diff(old_dir: &Path, new_dir: &Path, out: Option<&Path>) -> Result<bool> {
+    let old = RunOnDisk::read(old_dir)?;
+    let new = RunOnDisk::read(new_dir)?;
+    let signatures = signature_changes(&old, &new);
+    let pairs = pair_changes(&old.results.pairs, &new.results.pairs);
+    let environment = environment_changes(&old, &new);
+
+    let out: PathBuf = out.map(Path::to_path_buf).unwrap_or_else(|| new_dir.join("diff"));
+    std::fs::create_dir_all(&out).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot write the diff to {} ({error}); choose a writable directory with --out DIR",
+            out.display()
+        )
+    })?;
+    write_csv(&out.join("diff-signatures.csv"), &signatures)?;
+    write_csv(&out.join("diff-pairs.csv"), &pairs)?;
+    write_csv(&out.join("diff-environment.csv"), &environment)?;
+    let markdown = render_markdown(old_dir, new_dir, &signatures, &pairs, &environment);
+    std::fs::write(out.join("diff.md"), &markdown)
+        .with_context(|| format!("writing {}", out.join("diff.md").display()))?;
+    print!("{markdown}");
+    eprintln!("tfdiff: diff written to {}", out.display());
+    Ok(signatures.iter().any(|s| s.change == "new"))
+}
+
+fn signature_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<SignatureChange> {
+    let old_rows = &old.results.rows;
+    let new_rows = &new.results.rows;
+    let mut keys: Vec<SignatureKey> = Vec::new();
+    for row in new_rows.iter().chain(old_rows) {
+        if !keys.contains(&key(row)) {
+            keys.push(key(row));
+        }
+    }
+    let mut changes: Vec<SignatureChange> = keys
+        .into_iter()
+        .map(|key_| {
+            let before = old_rows.iter().find(|r| key(r) == key_);
+            let after = new_rows.iter().find(|r| key(r) == key_);
+            let field = |row: Option<&DivergenceRow>, get: fn(&DivergenceRow) -> String| {
+                row.map(get).unwrap_or_default()
+            };
+            let (dir, latest) = match after {
+                Some(row) => (&new.dir, row),
+                None => (&old.dir, before.expect("a key comes from one of the runs")),
+            };
+            SignatureChange {
+                change: match (before, after) {
+                    (None, Some(_)) => "new",
+                    (Some(_), None) => "gone",
+                    _ => "persisting",
+                },
+                case: key_.0,
+                mode_a: key_.1,
+                mode_b: key_.2,
+                kind: key_.3,
+                status: field(after, |r| r.status.clone()),
+                old_occurrences: field(before, |r| r.occurrences.to_string()),
+                new_occurrences: field(after, |r| r.occurrences.to_string()),
+                old_max_abs: field(before, |r| r.max_abs.clone()),
+                new_max_abs: field(after, |r| r.max_abs.clone()),
+                old_max_ulp: field(before, |r| r.max_ulp.clone()),
+                new_max_ulp: field(after, |r| r.max_ulp.clone()),
+                old_shape: field(before, |r| r.shape.clone()),
+                new_shape: field(after, |r| r.shape.clone()),
+                error: latest.error.clone(),
+                reproducer: dir.join(&latest.reproducer).display().to_string(),
+            }
+        })
+        .collect();
+    let rank = |change: &str| match change {
+        "new" => 0,
+        "gone" => 1,
+        _ => 2,
+    };
+    changes.sort_by_key(|c| rank(c.change));
+    changes
+}
+
+fn pair_changes(old: &[PairSummary], new: &[PairSummary]) -> Vec<PairChange> {
+    let same_pair = |a: &PairSummary, b: &PairSummary| {
+        a.case == b.case && a.mode_a == b.mode_a && a.mode_b == b.mode_b
+    };
+    let mut all: Vec<&PairSummary> = new.iter().collect();
+    all.extend(old.iter().filter(|o| !new.iter().any(|n| same_pair(o, n))));
+    all.into_iter()
+        .map(|pair| {
+            let before = old.iter().find(|o| same_pair(o, pair));
+            let after = new.iter().find(|n| same_pair(n, pair));
+            let text = |p: Option<&PairSummary>, get: &dyn Fn(&PairSummary) -> String| {
+                p.map(get).unwrap_or_default()
+            };
+            let abs = |p: &PairSummary| p.max_abs.map(format_number).unwrap_or_default();
+            let ulp = |p: &PairSummary| p.max_ulp.map(|u| u.to_string()).unwrap_or_default();
+            let diverge = |p: &PairSummary| p.diverge.to_string();
+            let kinds = |p: &PairSummary| p.kinds_text();
+            let change = match (before, after) {
+                (None, _) => "new pair",
+                (_, None) => "gone pair",
+                (Some(b), Some(a)) => {
+                    if abs(b) == abs(a) && ulp(b) == ulp(a) && kinds(b) == kinds(a) {
+                        "same"
+                    } else {
+                        "changed"
+                    }
+                }
+            };
+            PairChange {
+                change,
+                case: pair.case.clone(),
+                mode_a: pair.mode_a.to_string(),
+                mode_b: pair.mode_b.to_string(),
+                old_inputs: text(before, &|p| p.inputs.to_string()),
+                new_inputs: text(after, &|p| p.inputs.to_string()),
+                old_diverge: text(before, &diverge),
+                new_diverge: text(after, &diverge),
+                old_kinds: text(before, &kinds),
+                new_kinds: text(after, &kinds),
+                old_max_abs: text(before, &abs),
+                new_max_abs: text(after, &abs),
+                old_max_ulp: text(before, &ulp),
+                new_max_ulp: text(after, &ulp),
+            }
+        })
+        .collect()
+}
+
+/// The versions and settings that can change a run's numbers.
+fn environment_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<EnvironmentChange> {
+    let facts = |run: &RunOnDisk| -> Vec<(String, String)> {
+        let info = &run.results.info;
+        let environment = &info.environment;
+        let text = |value: &serde_json::Value| match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let mut facts = vec![("tfdiff".to_string(), info.tfdiff_version.clone())];
+        for key in [
+            "python",
+            "numpy",
+            "numpy_blas",
+            "tensorflow",
+            "tensorflow_git_version",
+            "tensorflow_compiler_version",
+            "tensorflow_build",
+            "onednn",
+            "intra_op_threads",
+            "inter_op_threads",
+        ] {
+            facts.push((key.to_string(), text(&environment[key])));
+        }
+        facts.push(("cpu_model".into(), info.cpu_model.clone()));
+        facts.push(("seed".into(), info.config.seed.to_string()));
+        facts.push(("inputs".into(), info.config.inputs.to_string()));
+        let modes: Vec<&str> = info.config.modes.iter().map(|m| m.name()).collect();
+        facts.push(("modes".into(), modes.join(",")));
+        facts
+    };
+    let (before, after) = (facts(old), facts(new));
+    before
+        .into_iter()
+        .zip(after)
+        .map(|((key, old), (_, new))| EnvironmentChange {
+            changed: old != new,
+            key,
+            old,
+            new,
+        })
+        .collect()
+}
+
+fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let mut writer =
+        csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+    for row in rows {
+        writer.serialize(row)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+fn render_markdown(
+    old_dir: &Path,
+    new_dir: &Path,
+    signatures: &[SignatureChange],
+    pairs: &[PairChange],
+    environment: &[EnvironmentChange],
+) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# tfdiff diff\n\nold: `{}`\nnew: `{}`\n",
+        old_dir.display(),
+        new_dir.display()
+    );
+    let _ = writeln!(text, "## Environment\n\n| | old | new |\n|---|---|---|");
+    for fact in environment {
+        let marker = if fact.changed { " **changed**" } else { "" };
+        let _ = writeln!(text, "| {}{marker} | {} | {} |", fact.key, fact.old, fact.new);
+    }
+    let count = |change: &str| signatures.iter().filter(|s| s.change == change).count();
+    let _ = writeln!(
+        text,
+        "\n## Signatures: {} new, {} gone, {} persisting\n",
+        count("new"),
+        count("gone"),
+        count("persisting")
+    );
+    if !signatures.is_empty() {
+        let _ = writeln!(
+            text,
+            "| change | case | pair | kind | status | occurrences | max abs | max ULP | shape |\n\
+             |---|---|---|---|---|---|---|---|---|"
+        );
+        for s in signatures {
+            let arrow = |old: &str, new: &str| {
+                if old == new {
+                    new.to_string()
+                } else {
+                    format!("{} → {}", dash(old), dash(new))
+                }
+            };
+            let _ = writeln!(
+                text,
+                "| {} | {} | {}–{} | {} | {} | {} | {} | {} | {} |",
+                s.change,
+                s.case,
+                s.mode_a,
+                s.mode_b,
+                s.kind,
+                dash(&s.status),
+                arrow(&s.old_occurrences, &s.new_occurrences),
+                arrow(&s.old_max_abs, &s.new_max_abs),
+                arrow(&s.old_max_ulp, &s.new_max_ulp),
+                arrow(&s.old_shape, &s.new_shape),
+            );
+        }
+    }
+    let changed: Vec<&PairChange> = pairs.iter().filter(|p| p.change != "same").collect();
+    let _ = writeln!(
+        text,
+        "\n## Measured error per case × pair: {} of {} changed\n",
+        changed.len(),
+        pairs.len()
+    );
+    if !changed.is_empty() {
+        let _ = writeln!(
+            text,
+            "| case | pair | change | kinds | max abs | max ULP |\n|---|---|---|---|---|---|"
+        );
+        for p in changed {
+            let _ = writeln!(
+                text,
+                "| {} | {}–{} | {} | {} → {} | {} → {} | {} → {} |",
+                p.case,
+                p.mode_a,
+                p.mode_b,
+                p.change,
+                dash(&p.old_kinds),
+                dash(&p.new_kinds),
+                dash(&p.old_max_abs),
+                dash(&p.new_max_abs),
+                dash(&p.old_max_ulp),
+                dash(&p.new_max_ulp),
+            );
+        }
+    }
+    let unchanged: BTreeSet<&str> = pairs
+        .iter()
+        .filter(|p| p.change == "same")
+        .map(|p| p.case.as_str())
+        .collect();
+    if !unchanged.is_empty() {
+        let _ = writeln!(
+            text,
+            "\nUnchanged pairs are in diff-pairs.csv (cases: {}).",
+            unchanged.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    text
+}
+
+fn dash(text: &str) -> &str {
+    if text.is_empty() {
+        "–"
+    } else {
+        text
+    }
+}
