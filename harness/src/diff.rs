@@ -78,7 +78,9 @@ pub fn diff(old_dir: &Path, new_dir: &Path, out: Option<&Path>) -> Result<bool> 
     let pairs = pair_changes(&old.results.pairs, &new.results.pairs);
     let environment = environment_changes(&old, &new);
 
-    let out: PathBuf = out.map(Path::to_path_buf).unwrap_or_else(|| new_dir.join("diff"));
+    let out: PathBuf = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| new_dir.join("diff"));
     std::fs::create_dir_all(&out).map_err(|error| {
         anyhow::anyhow!(
             "cannot write the diff to {} ({error}); choose a writable directory with --out DIR",
@@ -270,7 +272,11 @@ fn render_markdown(
     let _ = writeln!(text, "## Environment\n\n| | old | new |\n|---|---|---|");
     for fact in environment {
         let marker = if fact.changed { " **changed**" } else { "" };
-        let _ = writeln!(text, "| {}{marker} | {} | {} |", fact.key, fact.old, fact.new);
+        let _ = writeln!(
+            text,
+            "| {}{marker} | {} | {} |",
+            fact.key, fact.old, fact.new
+        );
     }
     let count = |change: &str| signatures.iter().filter(|s| s.change == change).count();
     let _ = writeln!(

@@ -1076,3 +1076,88 @@ fn merged_shards_equal_the_unsharded_run() {
         .code(2)
         .stderr(predicate::str::contains("not a shard"));
 }
+
+#[test]
+fn diff_sorts_signatures_into_new_gone_and_persisting() {
+    let run = |cases: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        let mut command = tfdiff();
+        command
+            .args([
+                "-n",
+                "15",
+                "--modes",
+                "numpy,eager",
+                "--no-save-regressions",
+            ])
+            .arg("--cases-dir")
+            .arg(fixtures("cases"))
+            .arg("--out")
+            .arg(out.path());
+        for case in cases {
+            command.args(["--case", case]);
+        }
+        command.assert().code(1);
+        out
+    };
+    let old = run(&["value_off", "raises_in_tf"]);
+    let new = run(&["value_off", "nan_moved"]);
+    let report = tempfile::tempdir().unwrap();
+    let assert = tfdiff()
+        .arg("diff")
+        .arg(old.path())
+        .arg(new.path())
+        .arg("--out")
+        .arg(report.path())
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("1 new, 1 gone, 1 persisting"), "{stdout}");
+
+    let signatures = read_csv(&report.path().join("diff-signatures.csv"));
+    let change_of = |case: &str| {
+        signatures
+            .iter()
+            .find(|s| s["case"] == case)
+            .map(|s| s["change"].clone())
+            .unwrap()
+    };
+    assert_eq!(change_of("nan_moved"), "new");
+    assert_eq!(change_of("raises_in_tf"), "gone");
+    assert_eq!(change_of("value_off"), "persisting");
+    let pairs = read_csv(&report.path().join("diff-pairs.csv"));
+    assert!(pairs
+        .iter()
+        .any(|p| p["case"] == "nan_moved" && p["change"] == "new pair"));
+    assert!(pairs
+        .iter()
+        .any(|p| p["case"] == "raises_in_tf" && p["change"] == "gone pair"));
+    let value_off = pairs.iter().find(|p| p["case"] == "value_off").unwrap();
+    assert_eq!(value_off["change"], "same");
+    let environment = read_csv(&report.path().join("diff-environment.csv"));
+    let numpy = environment.iter().find(|e| e["key"] == "numpy").unwrap();
+    assert_eq!(
+        (numpy["changed"].as_str(), numpy["new"].clone()),
+        ("false", pinned("numpy"))
+    );
+    assert!(std::fs::read_to_string(report.path().join("diff.md"))
+        .unwrap()
+        .contains("| new | nan_moved |"));
+
+    // Nothing new: exit 0. Not a run directory: exit 2.
+    tfdiff()
+        .arg("diff")
+        .arg(new.path())
+        .arg(new.path())
+        .arg("--out")
+        .arg(report.path().join("same"))
+        .assert()
+        .code(0);
+    tfdiff()
+        .arg("diff")
+        .arg(report.path())
+        .arg(new.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a tfdiff run directory"));
+}
