@@ -43,8 +43,9 @@ fn main() -> ExitCode {
         None => start_run(cli.run),
         Some(Command::List(args)) => list(args),
         Some(Command::Doctor(args)) => doctor(args),
-        Some(Command::Diff(args)) => diff::diff(&args.old, &args.new, args.out.as_deref())
-            .map(|something_new| u8::from(something_new)),
+        Some(Command::Diff(args)) => {
+            diff::diff(&args.old, &args.new, args.out.as_deref()).map(u8::from)
+        }
         Some(Command::Merge(args)) => {
             merge::merge(&args.out, &args.shards).map(|status| status.exit_code())
         }
