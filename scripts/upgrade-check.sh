@@ -33,6 +33,7 @@ cargo build --release --quiet
 out="reports/upgrade-$(date -u +%Y%m%d-%H%M%S)"
 run_side() {
   local side=$1 env=$2 status=0
+  shift 2
   echo "upgrade-check.sh: running tfdiff on the $side side ($env)" >&2
   ./target/release/tfdiff run --python-env "$env" --out "$out/$side" --no-save-regressions \
     --no-progress "$@" >"$out/$side.txt" || status=$?
