@@ -34,17 +34,22 @@ def activate_environment(site_packages):
         sys.argv = ["tfdiff"]
 
 
-def import_frameworks():
-    """Imports NumPy, then TensorFlow; raises ImportError naming the one that is missing."""
-    global np, tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def import_numpy():
+    """Imports NumPy alone, so the probe can measure it before TensorFlow arrives."""
+    global np
     import numpy
 
     np = numpy
+    return np.__version__
+
+
+def import_tensorflow():
+    global tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow
 
     tf = tensorflow
-    return {"numpy": np.__version__, "tensorflow": tf.__version__}
+    return tf.__version__
 
 
 def environment_info():

@@ -43,6 +43,24 @@ pub enum Command {
     Merge(MergeArgs),
     /// Compare two run directories: signatures new, gone and persisting; error and environment changes.
     Diff(DiffArgs),
+    /// Does importing TensorFlow change NumPy? Measure NumPy and the FTZ/DAZ bits at each stage.
+    Probe(ProbeArgs),
+    /// The probe's clean process (internal: started by probe and run).
+    #[command(hide = true)]
+    ProbeClean(EnvArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Also write contamination.csv and contamination.json here
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Set FTZ and DAZ from Rust before importing TensorFlow, as a library built with
+    /// -ffast-math would (a demonstration that the probe catches it)
+    #[arg(long)]
+    pub force_ftz_daz: bool,
 }
 
 #[derive(Debug, Args, Clone)]

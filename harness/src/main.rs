@@ -12,6 +12,7 @@ mod merge;
 mod mode;
 mod options;
 mod outcome;
+mod probe;
 mod progress;
 mod python;
 mod python_env;
@@ -43,6 +44,17 @@ fn main() -> ExitCode {
         None => start_run(cli.run),
         Some(Command::List(args)) => list(args),
         Some(Command::Doctor(args)) => doctor(args),
+        Some(Command::Probe(args)) => probe::probe(
+            args.env.python_env.as_deref(),
+            args.out.as_deref(),
+            args.force_ftz_daz,
+        ),
+        Some(Command::ProbeClean(args)) => PythonEnv::locate(args.python_env.as_deref())
+            .and_then(|env| probe::clean_stage(&env))
+            .and_then(|stage| {
+                println!("{}", serde_json::to_string(&stage)?);
+                Ok(0)
+            }),
         Some(Command::Diff(args)) => {
             diff::diff(&args.old, &args.new, args.out.as_deref()).map(u8::from)
         }

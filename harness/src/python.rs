@@ -99,27 +99,34 @@ impl PythonRuntime {
 
     /// Imports NumPy, then TensorFlow; the error names the missing one and what to run.
     pub fn import_frameworks(&self) -> Result<FrameworkVersions> {
+        Ok(FrameworkVersions {
+            numpy: self.import_numpy()?,
+            tensorflow: self.import_tensorflow()?,
+        })
+    }
+
+    pub fn import_numpy(&self) -> Result<String> {
+        self.import("import_numpy", "NumPy")
+    }
+
+    pub fn import_tensorflow(&self) -> Result<String> {
+        self.import("import_tensorflow", "TensorFlow")
+    }
+
+    fn import(&self, function: &str, what: &str) -> Result<String> {
         Python::attach(|py| {
-            let module = self.module.bind(py);
-            let versions = module.call_method0("import_frameworks").map_err(|error| {
-                anyhow!(
-                    "cannot import NumPy and TensorFlow from {} ({}); run scripts/setup.sh to \
-                     install them",
-                    self.site_packages.display(),
-                    python_error(py, error)
-                )
-            })?;
-            let versions = versions.cast::<PyDict>().map_err(|e| anyhow!("{e}"))?;
-            let get = |key: &str| -> Result<String> {
-                Ok(versions
-                    .get_item(key)?
-                    .map(|v| v.to_string())
-                    .unwrap_or_default())
-            };
-            Ok(FrameworkVersions {
-                numpy: get("numpy")?,
-                tensorflow: get("tensorflow")?,
-            })
+            self.module
+                .bind(py)
+                .call_method0(function)
+                .and_then(|version| version.extract())
+                .map_err(|error| {
+                    anyhow!(
+                        "cannot import {what} from {} ({}); run scripts/setup.sh to install NumPy \
+                         and TensorFlow",
+                        self.site_packages.display(),
+                        python_error(py, error)
+                    )
+                })
         })
     }
 
