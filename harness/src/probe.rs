@@ -160,7 +160,8 @@ impl Prober {
 /// Starts the clean process: this binary's hidden `probe-clean` command, which embeds the same
 /// Python on the same environment but imports only NumPy. Started with spawn/exec, never fork.
 pub fn spawn_clean(env: &PythonEnv) -> Result<Child> {
-    let exe = std::env::current_exe().context("locating the tfdiff binary to start the clean process")?;
+    let exe =
+        std::env::current_exe().context("locating the tfdiff binary to start the clean process")?;
     Command::new(exe)
         .arg("probe-clean")
         .arg("--python-env")
@@ -246,7 +247,11 @@ impl Contamination {
                     stage.results.len()
                 ));
                 for name in &stage.differs_from_clean {
-                    let before = clean.results.get(name).map(|r| r.value.as_str()).unwrap_or("-");
+                    let before = clean
+                        .results
+                        .get(name)
+                        .map(|r| r.value.as_str())
+                        .unwrap_or("-");
                     let after = &stage.results[name].value;
                     lines.push(format!("    {name}: clean {before}, here {after}"));
                 }
@@ -258,7 +263,10 @@ impl Contamination {
                 .map(|(key, value)| format!("{key}={value}"))
                 .collect();
             if !changed_threads.is_empty() {
-                lines.push(format!("    thread settings changed: {}", changed_threads.join(", ")));
+                lines.push(format!(
+                    "    thread settings changed: {}",
+                    changed_threads.join(", ")
+                ));
             }
         }
         lines
@@ -348,7 +356,10 @@ pub fn probe(env_flag: Option<&Path>, out: Option<&Path>, force: bool) -> Result
     );
     if let Some(out) = out {
         std::fs::create_dir_all(out).map_err(|error| {
-            anyhow!("cannot write to {} ({error}); choose a writable --out DIR", out.display())
+            anyhow!(
+                "cannot write to {} ({error}); choose a writable --out DIR",
+                out.display()
+            )
         })?;
         report.write_csv(&out.join("contamination.csv"))?;
         std::fs::write(
@@ -357,4 +368,85 @@ pub fn probe(env_flag: Option<&Path>, out: Option<&Path>, force: bool) -> Result
         )?;
     }
     Ok(u8::from(report.numpy_changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(name: &str, bits: &str, mxcsr: u32) -> Stage {
+        let mut results = BTreeMap::new();
+        results.insert(
+            "subnormal".to_string(),
+            CheckResult {
+                value: format!("value {bits}"),
+                bits: bits.to_string(),
+            },
+        );
+        results.insert(
+            "sum".to_string(),
+            CheckResult {
+                value: "1.5".into(),
+                bits: "ff".into(),
+            },
+        );
+        Stage {
+            stage: name.into(),
+            mxcsr: Some(Mxcsr {
+                raw: mxcsr,
+                ftz: mxcsr & FTZ_BIT != 0,
+                daz: mxcsr & DAZ_BIT != 0,
+            }),
+            threading: BTreeMap::new(),
+            results,
+            differs_from_clean: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stages_are_compared_bit_for_bit_with_the_clean_process() {
+        let report = Contamination::new(
+            vec![
+                stage(CLEAN, "0a", 0x1f80),
+                stage(BEFORE_IMPORT, "0a", 0x1f80),
+                stage(AFTER_IMPORT, "00", 0x1f80 | FTZ_BIT | DAZ_BIT),
+            ],
+            false,
+        );
+        assert!(report.numpy_changed);
+        assert!(report.stages[1].differs_from_clean.is_empty());
+        assert_eq!(report.stages[2].differs_from_clean, ["subnormal"]);
+        let text = report.describe().join("\n");
+        assert!(text.contains("before import tensorflow: FTZ off, DAZ off"), "{text}");
+        assert!(text.contains("after import tensorflow: FTZ on, DAZ on"), "{text}");
+        assert!(text.contains("subnormal: clean value 0a, here value 00"), "{text}");
+    }
+
+    #[test]
+    fn identical_stages_change_nothing() {
+        let report = Contamination::new(
+            vec![stage(CLEAN, "0a", 0x1f80), stage(AFTER_IMPORT, "0a", 0x1f80)],
+            false,
+        );
+        assert!(!report.numpy_changed);
+        assert!(report.describe()[1].contains("identical to the clean process"));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn mxcsr_is_read_from_this_thread() {
+        // A fresh thread starts with the default MXCSR; setting FTZ/DAZ there shows in a read.
+        std::thread::spawn(|| {
+            let before = read_mxcsr().unwrap();
+            assert!(!before.ftz && !before.daz);
+            force_ftz_daz().unwrap();
+            let after = read_mxcsr().unwrap();
+            assert!(after.ftz && after.daz);
+            // The denormal arithmetic of this thread now flushes.
+            let tiny = std::hint::black_box(1e-40f32);
+            assert_eq!(tiny * std::hint::black_box(1e3f32), 0.0);
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -9,6 +9,7 @@ use crate::generate::{Image, ImageGenerator, Layout};
 use crate::mode::Mode;
 use crate::options::{InputPlan, RunConfig};
 use crate::outcome::Outcome;
+use crate::probe::{self, Contamination, Prober};
 use crate::progress::Progress;
 use crate::python::{FrameworkVersions, LoadedCase, PythonRuntime};
 use crate::python_env::PythonEnv;
@@ -100,8 +101,17 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
         None
     };
 
+    // The probe's clean process starts before anything here imports TensorFlow.
+    let clean_probe = probe::spawn_clean(&env)?;
     let runtime = PythonRuntime::start(&env)?;
-    let versions = runtime.import_frameworks()?;
+    let numpy_version = runtime.import_numpy()?;
+    let prober = Prober::load()?;
+    let before_import = prober.stage(probe::BEFORE_IMPORT)?;
+    let versions = FrameworkVersions {
+        numpy: numpy_version,
+        tensorflow: runtime.import_tensorflow()?,
+    };
+    let after_import = prober.stage(probe::AFTER_IMPORT)?;
     let (loaded, failures) = runtime.load_cases(&files);
     for failure in &failures {
         eprintln!(
@@ -157,6 +167,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
             baseline,
             known_not_seen: Vec::new(),
             failing_signatures: 0,
+            contamination: None,
             cases: loaded.iter().map(LoadedCase::info).collect(),
             case_load_failures: failures,
             interrupted: false,
@@ -193,6 +204,28 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
         .try_for_each(|(case, sources)| session.run_case(case, sources));
     session.progress.finish();
 
+    // The last probe stage, after the cases ran TensorFlow in every mode.
+    let contamination = (|| -> Result<Contamination> {
+        prober.tensorflow_workout()?;
+        let after_running = prober.stage(probe::AFTER_RUNNING)?;
+        let clean = probe::collect_clean(clean_probe)?;
+        Ok(Contamination::new(
+            vec![clean, before_import, after_import, after_running],
+            false,
+        ))
+    })();
+    match contamination {
+        Ok(contamination) => {
+            contamination.write_csv(&session.run_dir.path.join("contamination.csv"))?;
+            if contamination.numpy_changed {
+                eprintln!(
+                    "tfdiff: NumPy's results changed within this process; see contamination.csv"
+                );
+            }
+            session.results.info.contamination = Some(contamination);
+        }
+        Err(error) => eprintln!("tfdiff: the contamination probe failed: {error:#}"),
+    }
     // Whatever happened, the reports say what was found up to here.
     session.results.info.known_not_seen =
         known_not_seen(&session.results, session.divergences.rows());

@@ -471,6 +471,10 @@ fn default_run_covers_every_shipped_case_and_records_the_environment() {
     assert!(run["environment"]["tensorflow_build"].is_object());
     assert!(!run["cpu_model"].as_str().unwrap().is_empty());
     assert_eq!(run["tfdiff_version"], env!("CARGO_PKG_VERSION"));
+    // Every run measures whether TensorFlow changed NumPy in its process.
+    assert_eq!(run["contamination"]["numpy_changed"], false);
+    assert_eq!(run["contamination"]["stages"].as_array().unwrap().len(), 4);
+    assert!(latest.join("contamination.csv").is_file());
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -1160,4 +1164,60 @@ fn diff_sorts_signatures_into_new_gone_and_persisting() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a tfdiff run directory"));
+}
+
+#[test]
+fn probe_finds_numpy_unchanged_by_tensorflow_and_catches_ftz_daz_set_on_purpose() {
+    // On the pinned versions importing and running TensorFlow leaves NumPy alone.
+    let assert = tfdiff().arg("probe").assert().code(0);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("after import tensorflow: FTZ off, DAZ off")
+            && stdout.contains("NumPy results identical to the clean process"),
+        "{stdout}"
+    );
+
+    // FTZ and DAZ set from Rust before the TensorFlow stages: caught, with the changed results.
+    let out = tempfile::tempdir().unwrap();
+    let assert = tfdiff()
+        .args(["probe", "--force-ftz-daz", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("before import tensorflow: FTZ off, DAZ off"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("after import tensorflow: FTZ on, DAZ on"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("f32 1e-38 * 1e-3 (makes a subnormal): clean 9.99966584142"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("here 0.0"), "{stdout}");
+    let rows = read_csv(&out.path().join("contamination.csv"));
+    let row = |stage: &str, check: &str| {
+        rows.iter()
+            .find(|r| r["stage"] == stage && r["check"] == check)
+            .unwrap_or_else(|| panic!("no row {stage} {check}"))
+            .clone()
+    };
+    let subnormal = "f32 1e-40 * 1e3 (reads a subnormal)";
+    assert_eq!(
+        row("before import tensorflow", subnormal)["same_as_clean"],
+        "true"
+    );
+    assert_eq!(
+        row("after import tensorflow", subnormal)["same_as_clean"],
+        "false"
+    );
+    assert_eq!(row("after import tensorflow", "MXCSR DAZ")["value"], "on");
+    // Reductions of normal numbers do not depend on FTZ/DAZ.
+    assert_eq!(
+        row("after import tensorflow", "f64 sum of 1e6")["same_as_clean"],
+        "true"
+    );
 }

@@ -26,6 +26,7 @@ use crate::generate::Image;
 use crate::mode::Mode;
 use crate::options::RunConfig;
 use crate::outcome::Outcome;
+use crate::probe::Contamination;
 use crate::python::{CaseInfo, CaseLoadFailure};
 use crate::python_env::PythonEnv;
 use anyhow::{Context, Result};
@@ -99,6 +100,9 @@ pub struct RunInfo {
     pub known_not_seen: Vec<KnownDivergence>,
     /// Signatures that fail the run: new ones, and known ones beyond their bound.
     pub failing_signatures: u64,
+    /// Whether importing and running TensorFlow changed NumPy's results in this process.
+    #[serde(default)]
+    pub contamination: Option<Contamination>,
     pub cases: Vec<CaseInfo>,
     pub case_load_failures: Vec<CaseLoadFailure>,
     pub interrupted: bool,
