@@ -417,15 +417,27 @@ mod tests {
         assert!(report.stages[1].differs_from_clean.is_empty());
         assert_eq!(report.stages[2].differs_from_clean, ["subnormal"]);
         let text = report.describe().join("\n");
-        assert!(text.contains("before import tensorflow: FTZ off, DAZ off"), "{text}");
-        assert!(text.contains("after import tensorflow: FTZ on, DAZ on"), "{text}");
-        assert!(text.contains("subnormal: clean value 0a, here value 00"), "{text}");
+        assert!(
+            text.contains("before import tensorflow: FTZ off, DAZ off"),
+            "{text}"
+        );
+        assert!(
+            text.contains("after import tensorflow: FTZ on, DAZ on"),
+            "{text}"
+        );
+        assert!(
+            text.contains("subnormal: clean value 0a, here value 00"),
+            "{text}"
+        );
     }
 
     #[test]
     fn identical_stages_change_nothing() {
         let report = Contamination::new(
-            vec![stage(CLEAN, "0a", 0x1f80), stage(AFTER_IMPORT, "0a", 0x1f80)],
+            vec![
+                stage(CLEAN, "0a", 0x1f80),
+                stage(AFTER_IMPORT, "0a", 0x1f80),
+            ],
             false,
         );
         assert!(!report.numpy_changed);
