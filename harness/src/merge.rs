@@ -224,15 +224,7 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<RunStatus> {
         results.rows.len(),
         results.info.inputs_evaluated
     );
-    Ok(if results.info.interrupted {
-        RunStatus::Interrupted
-    } else if !results.info.case_load_failures.is_empty() {
-        RunStatus::CasesNotLoaded
-    } else if results.info.failing_signatures > 0 {
-        RunStatus::Diverged
-    } else {
-        RunStatus::Agreed
-    })
+    Ok(RunStatus::of(&results))
 }
 
 /// The shards must be the shares of one run: same configuration, every K of N present once.

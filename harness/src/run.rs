@@ -37,6 +37,20 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// How the run with these results ended: interrupted, with cases not loaded, with new or
+    /// exceeded divergences, or none of these.
+    pub fn of(results: &RunResults) -> RunStatus {
+        if results.info.interrupted {
+            RunStatus::Interrupted
+        } else if !results.info.case_load_failures.is_empty() {
+            RunStatus::CasesNotLoaded
+        } else if results.info.failing_signatures > 0 {
+            RunStatus::Diverged
+        } else {
+            RunStatus::Agreed
+        }
+    }
+
     pub fn exit_code(self) -> u8 {
         match self {
             RunStatus::Agreed => 0,
@@ -250,15 +264,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
             .join(crate::report::DIVERGENCES_FILE)
             .display()
     );
-    Ok(if results.info.interrupted {
-        RunStatus::Interrupted
-    } else if !results.info.case_load_failures.is_empty() {
-        RunStatus::CasesNotLoaded
-    } else if results.info.failing_signatures > 0 {
-        RunStatus::Diverged
-    } else {
-        RunStatus::Agreed
-    })
+    Ok(RunStatus::of(results))
 }
 
 /// One signature seen in this run.
