@@ -4,7 +4,7 @@
 //! and Markdown.
 
 use crate::merge::RunOnDisk;
-use crate::report::{format_number, DivergenceRow, PairSummary};
+use crate::report::{DivergenceRow, PairSummary};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -165,8 +165,8 @@ fn pair_changes(old: &[PairSummary], new: &[PairSummary]) -> Vec<PairChange> {
             let text = |p: Option<&PairSummary>, get: &dyn Fn(&PairSummary) -> String| {
                 p.map(get).unwrap_or_default()
             };
-            let abs = |p: &PairSummary| p.max_abs.map(format_number).unwrap_or_default();
-            let ulp = |p: &PairSummary| p.max_ulp.map(|u| u.to_string()).unwrap_or_default();
+            let abs = |p: &PairSummary| p.max_abs_text("");
+            let ulp = |p: &PairSummary| p.max_ulp_text("");
             let diverge = |p: &PairSummary| p.diverge.to_string();
             let kinds = |p: &PairSummary| p.kinds_text();
             let change = match (before, after) {

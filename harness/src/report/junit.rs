@@ -3,7 +3,7 @@
 //! carries each such signature's kind, errors and reproducer. Known divergences pass, with their
 //! signatures in the testcase's output. No timings, so equal results give equal files.
 
-use super::{format_number, Export, RunResults};
+use super::{Export, RunResults};
 use anyhow::Result;
 use quick_xml::escape::escape;
 use std::fmt::Write;
@@ -109,12 +109,8 @@ impl Export for JunitXml {
                     "{} of {} inputs agree; max_abs {}, max_ulp {}\n",
                     pair.agree,
                     pair.inputs,
-                    pair.max_abs
-                        .map(format_number)
-                        .unwrap_or_else(|| "-".into()),
-                    pair.max_ulp
-                        .map(|u| u.to_string())
-                        .unwrap_or_else(|| "-".into()),
+                    pair.max_abs_text("-"),
+                    pair.max_ulp_text("-"),
                 );
                 for row in known {
                     writeln!(

@@ -200,6 +200,20 @@ impl PairSummary {
         }
     }
 
+    /// max_abs as reports print it, `missing` when nothing was compared as arrays.
+    pub fn max_abs_text(&self, missing: &str) -> String {
+        self.max_abs
+            .map(format_number)
+            .unwrap_or_else(|| missing.to_string())
+    }
+
+    /// max_ulp as reports print it, `missing` when nothing was compared as arrays.
+    pub fn max_ulp_text(&self, missing: &str) -> String {
+        self.max_ulp
+            .map(|ulp| ulp.to_string())
+            .unwrap_or_else(|| missing.to_string())
+    }
+
     /// "error:200" or "value:3;nan:1"; empty when every input agreed.
     pub fn kinds_text(&self) -> String {
         self.kinds

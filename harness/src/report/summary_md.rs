@@ -1,6 +1,6 @@
 //! summary.md: the pair summaries as a Markdown table, for a CI job page or a README.
 
-use super::{format_number, Export, RunResults};
+use super::{Export, RunResults};
 use anyhow::Result;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -62,12 +62,8 @@ impl Export for SummaryMarkdown {
                 pair.mode_a,
                 pair.mode_b,
                 verdict,
-                pair.max_abs
-                    .map(format_number)
-                    .unwrap_or_else(|| "–".into()),
-                pair.max_ulp
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|| "–".into()),
+                pair.max_abs_text("–"),
+                pair.max_ulp_text("–"),
                 dtypes(&pair.dtypes_a),
                 dtypes(&pair.dtypes_b),
             )?;

@@ -1,6 +1,6 @@
 //! The short table printed on stdout at the end of a run: each pair's verdict and worst error.
 
-use super::{format_number, RunResults};
+use super::RunResults;
 use std::io::Write;
 
 pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Result<()> {
@@ -34,12 +34,8 @@ pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Resul
             pair.case.clone(),
             format!("{}-{}", pair.mode_a, pair.mode_b),
             verdict,
-            pair.max_abs
-                .map(format_number)
-                .unwrap_or_else(|| "-".into()),
-            pair.max_ulp
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "-".into()),
+            pair.max_abs_text("-"),
+            pair.max_ulp_text("-"),
             format!("{} vs {}", dtypes(&pair.dtypes_a), dtypes(&pair.dtypes_b)),
         ]);
     }
