@@ -139,16 +139,14 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<RunStatus> {
         .iter()
         .filter_map(|s| s.results.info.finished_at)
         .max();
-    info.elapsed_seconds = shards
-        .iter()
-        .map(|s| s.results.info.elapsed_seconds)
-        .fold(0.0, f64::max);
     info.inputs_evaluated = shards.iter().map(|s| s.results.info.inputs_evaluated).sum();
-    info.inputs_per_second = if info.elapsed_seconds > 0.0 {
-        info.inputs_evaluated as f64 / info.elapsed_seconds
-    } else {
-        0.0
-    };
+    // The shards ran side by side: the merged run took as long as the slowest.
+    info.set_elapsed(
+        shards
+            .iter()
+            .map(|s| s.results.info.elapsed_seconds)
+            .fold(0.0, f64::max),
+    );
     info.regressions_replayed = shards
         .iter()
         .map(|s| s.results.info.regressions_replayed)

@@ -738,13 +738,7 @@ fn cases_dir_of_regression(file: &Path) -> Option<PathBuf> {
 }
 
 fn finish_timing(results: &mut RunResults, clock: Instant) {
-    let elapsed = clock.elapsed().as_secs_f64();
-    results.info.elapsed_seconds = elapsed;
-    results.info.inputs_per_second = if elapsed > 0.0 {
-        results.info.inputs_evaluated as f64 / elapsed
-    } else {
-        0.0
-    };
+    results.info.set_elapsed(clock.elapsed().as_secs_f64());
 }
 
 /// The CPU's model name, which decides which SIMD kernels NumPy and TensorFlow pick.

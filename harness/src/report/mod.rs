@@ -110,6 +110,18 @@ pub struct RunInfo {
     pub error: Option<String>,
 }
 
+impl RunInfo {
+    /// Records the run's duration and the rate it gives.
+    pub fn set_elapsed(&mut self, seconds: f64) {
+        self.elapsed_seconds = seconds;
+        self.inputs_per_second = if seconds > 0.0 {
+            self.inputs_evaluated as f64 / seconds
+        } else {
+            0.0
+        };
+    }
+}
+
 /// Every input of one case compared in one pair of modes, agreeing ones included.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PairSummary {
