@@ -224,8 +224,8 @@ mod tests {
     use super::*;
     use crate::compare::Kind;
 
-    #[test]
-    fn header_matches_the_row_fields() {
+    /// An error divergence row for numpy-eager on a 1x1 input.
+    fn error_row() -> DivergenceRow {
         let outcome = Outcome::Error {
             type_name: "E".into(),
             message: "m".into(),
@@ -234,7 +234,7 @@ mod tests {
             kind: Some(Kind::Error),
             metrics: None,
         };
-        let row = DivergenceRow::new(&Finding {
+        DivergenceRow::new(&Finding {
             case: "c",
             input: "0",
             seed: 1,
@@ -244,9 +244,13 @@ mod tests {
             pair: (Mode::Numpy, Mode::Eager),
             outcomes: (&outcome, &outcome),
             comparison: &comparison,
-        });
+        })
+    }
+
+    #[test]
+    fn header_matches_the_row_fields() {
         let mut writer = csv::Writer::from_writer(vec![]);
-        writer.serialize(&row).unwrap();
+        writer.serialize(error_row()).unwrap();
         let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
         assert_eq!(text.lines().next().unwrap(), HEADER.join(","));
     }
@@ -254,29 +258,11 @@ mod tests {
     #[test]
     fn rewrite_keeps_rows_and_later_appends() {
         let dir = tempfile::tempdir().unwrap();
-        let outcome = Outcome::BadOutput {
-            message: "x".into(),
-        };
-        let comparison = PairComparison {
-            kind: Some(Kind::Error),
-            metrics: None,
-        };
-        let finding = Finding {
-            case: "c",
-            input: "0",
-            seed: 1,
-            generator: "g",
-            shape: &[1, 1],
-            original_shape: &[1, 1],
-            pair: (Mode::Numpy, Mode::Eager),
-            outcomes: (&outcome, &outcome),
-            comparison: &comparison,
-        };
         let mut log = DivergenceLog::create(dir.path().join("d.csv")).unwrap();
-        let first = log.append(DivergenceRow::new(&finding)).unwrap();
+        let first = log.append(error_row()).unwrap();
         log.row_mut(first).occurrences = 7;
         log.rewrite().unwrap();
-        log.append(DivergenceRow::new(&finding)).unwrap();
+        log.append(error_row()).unwrap();
         let text = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
         assert_eq!(text.lines().count(), 3, "{text}");
         let mut reader = csv::Reader::from_reader(text.as_bytes());
