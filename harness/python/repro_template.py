@@ -3,13 +3,19 @@
 Found by tfdiff @TFDIFF@ on NumPy @NUMPY@ and TensorFlow @TENSORFLOW@ (seed @SEED@, input
 @INPUT_LABEL@, shrunk from shape @ORIGINAL_SHAPE@ to @SHAPE@). Run it with the Python
 environment tfdiff used, e.g. `.venv/bin/python THIS_FILE`. It imports only numpy, tensorflow
-and the case file; it loads the input, runs the case's two sides in the two modes, prints both
-outputs and where they differ, and exits 1 while they still diverge.
+and the case file; it loads the input, runs the case's two sides in the two modes — each in a
+child process of its own, so a mode that crashes (a signal, an exit) or hangs (no result within
+TIMEOUT seconds) is reported as such — prints both outputs and where they differ, and exits 1
+while they still diverge.
 """
 
 import importlib.util
 import os
+import pickle
+import signal
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +29,8 @@ RTOL = @RTOL@
 ATOL = @ATOL@
 MAX_ULP = @MAX_ULP@
 COMPARE_DTYPE = @COMPARE_DTYPE@
+# Seconds a mode may take before it counts as hung (tfdiff's --timeout).
+TIMEOUT = @TIMEOUT@
 
 
 def load_case():
@@ -62,15 +70,40 @@ def run(case, mode, image):
     raise ValueError("unknown mode %r" % mode)
 
 
-def outcome(case, mode, image):
-    """(array, None) or (None, exception)."""
+def child(mode, result_file):
+    """In the child process: run one mode and pickle ("array", value) or ("error", type, text)."""
+    case = load_case()
+    image = np.load(INPUT)
     try:
         value = run(case, mode, image)
         if isinstance(value, tf.Tensor):
             value = value.numpy()
-        return np.asarray(value), None
+        result = ("array", np.asarray(value))
     except Exception as error:  # the divergence may be exactly this exception
-        return None, error
+        result = ("error", type(error).__name__, str(error))
+    with open(result_file, "wb") as file:
+        pickle.dump(result, file)
+    return 0
+
+
+def outcome(mode):
+    """(array, None, None), (None, exception text, None) or (None, None, how it crashed/hung)."""
+    with tempfile.TemporaryDirectory() as directory:
+        result_file = os.path.join(directory, "result.pickle")
+        command = [sys.executable, os.path.abspath(__file__), "--child", mode, result_file]
+        try:
+            status = subprocess.run(command, timeout=TIMEOUT).returncode
+        except subprocess.TimeoutExpired:
+            return None, None, "timeout: no result within %s s" % TIMEOUT
+        if status < 0:
+            return None, None, "crash: %s" % signal.Signals(-status).name
+        if not os.path.exists(result_file):
+            return None, None, "crash: exit status %d" % status
+        with open(result_file, "rb") as file:
+            result = pickle.load(file)
+    if result[0] == "error":
+        return None, "%s: %s" % (result[1], result[2]), None
+    return result[1], None, None
 
 
 def ulp_distance(a, b):
@@ -87,22 +120,29 @@ def ulp_distance(a, b):
 
 
 def main():
-    case = load_case()
     image = np.load(INPUT)
     np.set_printoptions(precision=17, threshold=200)
     print("input %s %s (layout %s):\n%s\n" % (image.shape, image.dtype, LAYOUT, image))
     results = {}
     for mode in MODES:
-        array, error = outcome(case, mode, image)
-        results[mode] = (array, error)
-        if error is not None:
-            print("%s raised %s: %s\n" % (mode, type(error).__name__, error))
+        array, error, lost = outcome(mode)
+        results[mode] = (array, error, lost)
+        if lost is not None:
+            print("%s: %s\n" % (mode, lost))
+        elif error is not None:
+            print("%s raised %s\n" % (mode, error))
         else:
             print("%s returned %s %s:\n%s\n" % (mode, array.shape, array.dtype, array))
-    (a, error_a), (b, error_b) = results[MODES[0]], results[MODES[1]]
+    lost = [(mode, results[mode][2]) for mode in MODES if results[mode][2] is not None]
+    if lost:
+        print("DIVERGES: %s" % "; ".join("%s %s" % pair for pair in lost))
+        return 1
+    (a, error_a, _), (b, error_b, _) = results[MODES[0]], results[MODES[1]]
     if error_a is not None or error_b is not None:
-        same = error_a is not None and error_b is not None and type(error_a) is type(error_b)
-        print("both raised %s: they agree" % type(error_a).__name__ if same else "DIVERGES: error")
+        type_a = error_a.split(":")[0] if error_a else None
+        type_b = error_b.split(":")[0] if error_b else None
+        same = error_a is not None and error_b is not None and type_a == type_b
+        print("both raised %s: they agree" % type_a if same else "DIVERGES: error")
         return 0 if same else 1
     if a.shape != b.shape:
         print("DIVERGES: shape %s against %s" % (a.shape, b.shape))
@@ -128,4 +168,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        sys.exit(child(sys.argv[2], sys.argv[3]))
     sys.exit(main())

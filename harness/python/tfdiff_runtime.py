@@ -1,7 +1,8 @@
 """tfdiff's Python side: loads case files and runs one input through the selected modes.
 
-The Rust driver embeds this module (include_str!) and calls into it. It never writes files or
-prints: it returns outcomes, and Rust compares and reports them. NumPy and TensorFlow are
+Each tfdiff worker process embeds this module (include_str!) and calls into it. It never writes
+files or prints: it returns outcomes, which the worker sends to the driver, which compares and
+reports them. NumPy and TensorFlow are
 imported only by `import_frameworks`, after Rust has put the project's environment on sys.path.
 """
 
@@ -34,6 +35,18 @@ def activate_environment(site_packages):
         sys.argv = ["tfdiff"]
 
 
+def prepare_worker():
+    """A worker's stdout and stderr are its log: every line is written through at once, so what
+    a case printed just before a crash is in the log. Warnings are off for the whole process
+    (a worker only runs cases): a case's warnings are not divergences."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True, write_through=True)
+        except (AttributeError, ValueError):
+            pass
+    warnings.simplefilter("ignore")
+
+
 def import_numpy():
     """Imports NumPy alone, so the probe can measure it before TensorFlow arrives."""
     global np
@@ -49,7 +62,45 @@ def import_tensorflow():
     import tensorflow
 
     tf = tensorflow
+    stop_thread_spinning()
     return tf.__version__
+
+
+# Whether TensorFlow's thread pools were told not to spin (see stop_thread_spinning).
+THREAD_SPINNING_DISABLED = False
+
+
+def session_config():
+    """The ConfigProto for v1 Sessions: the same pools, not spinning either."""
+    config = tf.compat.v1.ConfigProto()
+    config.experimental.disable_thread_spinning = THREAD_SPINNING_DISABLED
+    return config
+
+
+def stop_thread_spinning():
+    """Tells TensorFlow's thread pools to sleep when idle instead of spinning.
+
+    Several workers share the machine's cores; an idle pool that spins burns the core another
+    worker needs (measured: two workers did no more than one). Spinning is only how idle
+    threads wait: the number of threads and how work is split among them — what decides the
+    order of a parallel sum — stay TensorFlow's defaults. TensorFlow has no public switch for
+    its eager context, so this sets the context's ConfigProto before the context starts, and
+    does nothing when that is not possible."""
+    global THREAD_SPINNING_DISABLED
+    try:
+        from tensorflow.python.eager import context
+
+        eager = context.context()
+        if getattr(eager, "_context_handle", None) is not None:
+            return
+        config = tf.compat.v1.ConfigProto()
+        if eager._config is not None:
+            config.CopyFrom(eager._config)
+        config.experimental.disable_thread_spinning = True
+        eager._config = config
+        THREAD_SPINNING_DISABLED = True
+    except Exception:  # another TensorFlow: keep its defaults
+        pass
 
 
 def environment_info():
@@ -74,6 +125,7 @@ def environment_info():
         info["devices"] = [d.device_type for d in tf.config.list_physical_devices()]
         info["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
         info["inter_op_threads"] = tf.config.threading.get_inter_op_parallelism_threads()
+        info["thread_spinning_disabled"] = THREAD_SPINNING_DISABLED
     if np is not None:
         try:
             blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
@@ -223,15 +275,13 @@ class Case:
         """Runs `image` through each mode; returns one outcome per mode, in order. `layout` is
         how the NumPy side's copy is laid out in memory (see `with_layout`)."""
         outcomes = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for mode in modes:
-                try:
-                    outcomes.append(self._run_mode(mode, image, layout))
-                except BadOutput as error:
-                    outcomes.append(("bad_output", "BadOutput", str(error)))
-                except Exception as error:
-                    outcomes.append(error_outcome(error))
+        for mode in modes:
+            try:
+                outcomes.append(self._run_mode(mode, image, layout))
+            except BadOutput as error:
+                outcomes.append(("bad_output", "BadOutput", str(error)))
+            except Exception as error:
+                outcomes.append(error_outcome(error))
         return outcomes
 
     def _run_mode(self, mode, image, layout):
@@ -287,7 +337,8 @@ class Case:
                 placeholder = tf.compat.v1.placeholder(tf.uint8, shape=[None] * rank)
                 try:
                     output = self.tensorflow_fn(placeholder)
-                    self._sessions[rank] = (tf.compat.v1.Session(graph=graph), placeholder, output)
+                    session = tf.compat.v1.Session(graph=graph, config=session_config())
+                    self._sessions[rank] = (session, placeholder, output)
                 except Exception as error:
                     self._sessions[rank] = error_outcome(error)
                     self._failed_traces["v1"] += 1

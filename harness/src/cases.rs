@@ -1,17 +1,38 @@
 //! Finding case files: every `NAME.py` in the case directories is the case NAME. Loading them is
-//! the Python side's job (`python.rs`); this module only decides which files to load.
+//! the workers' job (`python.rs` inside `worker/`); this module decides which files to load and
+//! holds what the driver knows of each case.
 
+use crate::compare::ToleranceSpec;
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The directory tfdiff always looks in, relative to where it runs.
 pub const DEFAULT_CASES_DIR: &str = "cases";
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseFile {
     pub name: String,
     pub path: PathBuf,
+}
+
+/// A loaded case as the driver knows it (and run.json records it): what its file says, not its
+/// Python object, which lives in the workers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub summary: String,
+    pub tolerance: ToleranceSpec,
+}
+
+/// A case file that could not be used, with the reason (path included).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseLoadFailure {
+    pub name: String,
+    pub path: PathBuf,
+    pub error: String,
 }
 
 /// `cases/` (when it exists) followed by the `--cases-dir` directories.

@@ -1,10 +1,12 @@
-//! Command-line interface: `tfdiff [run] [OPTIONS]`, `tfdiff list`, `tfdiff doctor`.
+//! Command-line interface: `tfdiff [run] [OPTIONS]` and the other commands (`replay`, `merge`,
+//! `diff`, `probe`, `list`, `doctor`), plus the hidden ones this binary starts itself
+//! (`worker`, `probe-clean`).
 
 use crate::compare::ToleranceSpec;
 use crate::mode::{self, Mode};
 use crate::options::{
     InputPlan, RunConfig, Shard, DEFAULT_INPUTS, DEFAULT_MAX_SIDE, DEFAULT_MAX_SIDE_LARGE,
-    DEFAULT_SEED, DEFAULT_SHRINK_TIME,
+    DEFAULT_SEED, DEFAULT_SHRINK_TIME, DEFAULT_TIMEOUT,
 };
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
@@ -18,8 +20,9 @@ use std::path::PathBuf;
     long_about = "Runs every normalization case on generated uint8 images as pure NumPy, TF eager, \
                   TF graph (tf.function) and XLA, compares the outputs within tolerance, and writes \
                   CSV divergence reports. Without a subcommand it runs (`tfdiff run`).\n\n\
-                  Exit status: 0 no pair diverged, 1 some pair diverged beyond tolerance, 2 usage \
-                  or environment error (or a case file that could not be loaded), 130 interrupted.",
+                  Exit status: 0 no new or exceeded divergence, 1 a new divergence (or a known \
+                  one beyond its bound), 2 usage or environment error (or a case file that could \
+                  not be loaded), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -48,6 +51,16 @@ pub enum Command {
     /// The probe's clean process (internal: started by probe and run).
     #[command(hide = true)]
     ProbeClean(EnvArgs),
+    /// A worker process (internal: started by the driver, speaks the protocol on stdin/stdout).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WorkerArgs {
+    /// The virtualenv the driver found
+    #[arg(long, value_name = "DIR")]
+    pub python_env: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -190,6 +203,14 @@ pub struct RunArgs {
     /// No progress on stderr [default: a bar on a terminal, else a line every 10 s]
     #[arg(long)]
     pub no_progress: bool,
+    /// Worker processes evaluating inputs side by side [default: the number of CPUs, fewer
+    /// when memory would not hold that many]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
+    pub jobs: Option<usize>,
+    /// Seconds one mode may take on one input; past it the worker is killed and the outcome
+    /// is a timeout
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT)]
+    pub timeout: f64,
 }
 
 impl RunArgs {
@@ -218,6 +239,19 @@ impl RunArgs {
                 self.shrink_time
             );
         }
+        if !(self.timeout > 0.0 && self.timeout.is_finite()) {
+            bail!(
+                "--timeout {}: must be a number of seconds > 0",
+                self.timeout
+            );
+        }
+        let jobs = self.jobs.unwrap_or_else(|| {
+            let (jobs, lowered) = crate::pool::default_jobs();
+            if let Some(why) = lowered {
+                eprintln!("tfdiff: {why}; set --jobs to choose");
+            }
+            jobs
+        });
         for (flag, value) in [("--rtol", self.rtol), ("--atol", self.atol)] {
             if let Some(value) = value {
                 if !(value >= 0.0 && value.is_finite()) {
@@ -249,6 +283,8 @@ impl RunArgs {
             shrink_time: self.shrink_time,
             all: self.all,
             save_regressions: !self.no_save_regressions,
+            jobs,
+            timeout: self.timeout,
         })
     }
 }
@@ -289,6 +325,24 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::Replay(ref r)) if r.input_numbers == [3]));
         assert!(Cli::try_parse_from(["tfdiff", "replay"]).is_err());
         assert!(Cli::try_parse_from(["tfdiff", "replay", "a.npy", "--input", "3"]).is_err());
+    }
+
+    #[test]
+    fn jobs_and_timeout_are_checked() {
+        let config = |args: &[&str]| {
+            let mut all = vec!["tfdiff"];
+            all.extend(args);
+            Cli::try_parse_from(all)
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.run.into_config().map_err(|e| e.to_string()))
+        };
+        assert_eq!(config(&["-j", "3"]).unwrap().jobs, 3);
+        assert!(config(&[]).unwrap().jobs >= 1);
+        assert!(config(&["--jobs", "0"]).is_err());
+        assert!(config(&["--timeout", "0"])
+            .unwrap_err()
+            .contains("--timeout"));
+        assert_eq!(config(&["--timeout", "2.5"]).unwrap().timeout, 2.5);
     }
 
     #[test]

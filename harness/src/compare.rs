@@ -9,6 +9,11 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// The worker process died while one side ran (signal or exit): never an agreement, even
+    /// when both sides crashed.
+    Crash,
+    /// One side gave no result within `--timeout`.
+    Timeout,
     /// One side raised (or returned something that is not an array) and the other did not, or
     /// both raised exceptions of different types.
     Error,
@@ -23,7 +28,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Error, Kind::Shape, Kind::Nan, Kind::Inf, Kind::Value];
+    pub const ALL: [Kind; 7] = [
+        Kind::Crash,
+        Kind::Timeout,
+        Kind::Error,
+        Kind::Shape,
+        Kind::Nan,
+        Kind::Inf,
+        Kind::Value,
+    ];
 
     pub fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|kind| kind.name() == name)
@@ -31,6 +44,8 @@ impl Kind {
 
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Crash => "crash",
+            Kind::Timeout => "timeout",
             Kind::Error => "error",
             Kind::Shape => "shape",
             Kind::Nan => "nan",
@@ -135,6 +150,10 @@ impl PairComparison {
 /// Compares two outcomes; `a` is the pair's first mode.
 pub fn compare(a: &Outcome, b: &Outcome, tolerance: &ToleranceSpec) -> PairComparison {
     match (a, b) {
+        (Outcome::Crash(_), _) | (_, Outcome::Crash(_)) => PairComparison::diverged(Kind::Crash),
+        (Outcome::Timeout { .. }, _) | (_, Outcome::Timeout { .. }) => {
+            PairComparison::diverged(Kind::Timeout)
+        }
         (Outcome::Array(a), Outcome::Array(b)) => compare_arrays(a, b, tolerance),
         (Outcome::Error { type_name: ta, .. }, Outcome::Error { type_name: tb, .. })
             if ta == tb =>
@@ -306,6 +325,23 @@ mod tests {
             type_name: type_name.into(),
             message: "boom".into(),
         }
+    }
+
+    #[test]
+    fn crashes_and_timeouts_never_agree_and_a_crash_outranks_the_rest() {
+        let crash = Outcome::Crash(crate::outcome::Crash {
+            cause: "SIGSEGV".into(),
+            stderr: Vec::new(),
+        });
+        let timeout = Outcome::Timeout { seconds: 1.0 };
+        let array = Outcome::array(ndarray::ArrayD::zeros(vec![1]), "float32");
+        let kind = |a: &Outcome, b: &Outcome| compare(a, b, &defaults()).kind;
+        assert_eq!(kind(&crash, &crash), Some(Kind::Crash));
+        assert_eq!(kind(&array, &crash), Some(Kind::Crash));
+        assert_eq!(kind(&timeout, &crash), Some(Kind::Crash));
+        assert_eq!(kind(&timeout, &timeout), Some(Kind::Timeout));
+        assert_eq!(kind(&error("ValueError"), &timeout), Some(Kind::Timeout));
+        assert_eq!(kind(&array, &array), None);
     }
 
     #[test]

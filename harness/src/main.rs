@@ -1,5 +1,10 @@
 //! tfdiff: differential testing of image normalizations across NumPy, TensorFlow eager,
 //! TensorFlow graph and XLA.
+//!
+//! The `tfdiff` process is the driver: it generates inputs, compares, shrinks, judges and
+//! reports (`run`, `shrink`, `compare`, `report`). It never evaluates a case itself: worker
+//! processes do (`worker`), each this same binary started again, driven over pipes
+//! (`protocol`) by the driver's pool (`pool`), so a crash or a hang costs one worker, not the run.
 
 mod baseline;
 mod cases;
@@ -12,21 +17,27 @@ mod merge;
 mod mode;
 mod options;
 mod outcome;
+mod pool;
 mod probe;
 mod progress;
+mod protocol;
 mod python;
 mod python_env;
 mod regressions;
 mod report;
 mod run;
 mod shrink;
+mod signals;
+mod worker;
 
 use anyhow::Result;
 use clap::Parser;
 use cli::{CaseArgs, Cli, Command, EnvArgs};
+use pool::{PoolOptions, WorkerPool};
 use python::PythonRuntime;
 use python_env::PythonEnv;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Usage and environment errors.
 const EXIT_USAGE: u8 = 2;
@@ -40,6 +51,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Some(Command::Worker(args)) => return ExitCode::from(worker::main(&args.python_env)),
         Some(Command::Run(args)) => start_run(args),
         None => start_run(cli.run),
         Some(Command::List(args)) => list(args),
@@ -81,24 +93,35 @@ fn start_run(args: cli::RunArgs) -> Result<u8> {
     Ok(status.exit_code())
 }
 
-/// `tfdiff list`: every case found, with its docstring's first line; broken ones with why.
+/// `tfdiff list`: every case found, with its docstring's first line; broken ones with why. The
+/// cases are imported in a worker, as a run would.
 fn list(args: CaseArgs) -> Result<u8> {
     let env = PythonEnv::locate(args.env.python_env.as_deref())?;
     let files = cases::select(
         cases::discover(&cases::case_dirs(&args.cases_dirs)?)?,
         &args.cases,
     )?;
-    let runtime = PythonRuntime::start(&env)?;
-    runtime.import_frameworks()?;
-    let (loaded, failures) = runtime.load_cases(&files);
     let width = files.iter().map(|f| f.name.len()).max().unwrap_or(0);
-    for case in &loaded {
-        println!("{:width$}  {}", case.name, case.summary());
+    let (mut pool, started) = WorkerPool::start(PoolOptions {
+        env_dir: env.dir,
+        cases: files,
+        jobs: 1,
+        timeout: Duration::from_secs(60),
+        probe: false,
+        force_ftz_daz: false,
+    })?;
+    pool.shutdown(false);
+    for case in &started.cases {
+        println!("{:width$}  {}", case.name, case.summary);
     }
-    for failure in &failures {
+    for failure in &started.failures {
         println!("{:width$}  NOT LOADED: {}", failure.name, failure.error);
     }
-    Ok(if failures.is_empty() { 0 } else { EXIT_USAGE })
+    Ok(if started.failures.is_empty() {
+        0
+    } else {
+        EXIT_USAGE
+    })
 }
 
 /// `tfdiff doctor`: what tfdiff found, step by step, stopping at the first thing missing.

@@ -157,6 +157,10 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<RunStatus> {
         .collect();
     info.shrink_seconds = shards.iter().map(|s| s.results.info.shrink_seconds).sum();
     info.interrupted = shards.iter().any(|s| s.results.info.interrupted);
+    info.stop_signal = shards
+        .iter()
+        .find_map(|s| s.results.info.stop_signal.clone());
+    info.workers = merge_workers(shards.iter().map(|s| &s.results.info.workers));
     info.error = shards.iter().find_map(|s| s.results.info.error.clone());
     info.signatures = rows.len() as u64;
     // One trace per rank is the design: the shards' largest count is the unsharded count.
@@ -275,6 +279,24 @@ fn check_shards(shards: &[RunOnDisk]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The shards' workers side by side: counts added, per-slot figures listed shard after shard.
+fn merge_workers<'a>(
+    parts: impl Iterator<Item = &'a crate::pool::WorkerStats>,
+) -> crate::pool::WorkerStats {
+    let mut merged = crate::pool::WorkerStats::default();
+    for part in parts {
+        merged.jobs += part.jobs;
+        merged.starts += part.starts;
+        merged.restarts += part.restarts;
+        merged.crashes += part.crashes;
+        merged.timeouts += part.timeouts;
+        merged.restart_seconds += part.restart_seconds;
+        merged.startup_seconds.extend(&part.startup_seconds);
+        merged.peak_rss_mb.extend(&part.peak_rss_mb);
+    }
+    merged
 }
 
 /// One pair's summary over all shards.

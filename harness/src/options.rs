@@ -12,6 +12,10 @@ pub const DEFAULT_MAX_SIDE: usize = 64;
 pub const DEFAULT_MAX_SIDE_LARGE: usize = 1024;
 /// Seconds of shrinking per signature.
 pub const DEFAULT_SHRINK_TIME: f64 = 5.0;
+/// Seconds one mode may take on one input before its worker is killed. The slowest single
+/// evaluation measured in default runs (XLA compiling for the largest generated image, 1024
+/// sides, in a fresh worker) takes under 2 s; this leaves room for a loaded machine.
+pub const DEFAULT_TIMEOUT: f64 = 30.0;
 
 /// `--shard K/N`: the K-th of N deterministic shares of a run's inputs (K from 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,4 +92,18 @@ pub struct RunConfig {
     pub all: bool,
     /// Save shrunk inputs under regressions/ next to their case.
     pub save_regressions: bool,
+    /// Worker processes evaluating inputs side by side.
+    #[serde(default = "one")]
+    pub jobs: usize,
+    /// Seconds one mode may take on one input.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_timeout() -> f64 {
+    DEFAULT_TIMEOUT
 }

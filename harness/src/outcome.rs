@@ -1,11 +1,16 @@
-//! What one mode of one case produced for one input: an array or an error.
+//! What one mode of one case produced for one input: an array, an exception, or the worker
+//! process dying (crash) or not answering in time (timeout) while it ran the mode.
+//!
+//! Outcomes cross the driver–worker pipe (`protocol`), so they serialize; arrays travel as raw
+//! little-endian float64 bytes with their shape and dtype, never as text.
 
 use ndarray::ArrayD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The result of running one mode. Arrays are held as float64, with the dtype the case
 /// actually returned kept beside them; every dtype tfdiff accepts converts to float64 exactly,
 /// except int64 beyond 2^53 and longdouble, which are rounded.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     Array(OutputArray),
     /// The mode raised. `type_name` is the exception's class name.
@@ -18,12 +23,81 @@ pub enum Outcome {
     BadOutput {
         message: String,
     },
+    /// The worker process died while it ran this mode: a signal (a native crash, a failed
+    /// CHECK, the OOM killer) or an exit (`sys.exit`, `os._exit`) in the middle of a case.
+    Crash(Crash),
+    /// The mode gave no result within `--timeout`; the worker was killed.
+    Timeout {
+        seconds: f64,
+    },
 }
+
+/// How a worker died, and what it wrote to stderr while it ran the mode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Crash {
+    /// "SIGSEGV", "SIGABRT", ..., or "exit status 0" for a process that exited.
+    pub cause: String,
+    /// The last lines the worker wrote to stderr while it ran the mode (TensorFlow's `Check
+    /// failed:` message, for instance), oldest first, log timestamps removed.
+    pub stderr: Vec<String>,
+}
+
+/// Lines of a crash's stderr shown in the one-line `error` text; the reports keep them all.
+const CRASH_LINES_IN_TEXT: usize = 3;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutputArray {
     pub values: ArrayD<f64>,
     pub dtype: String,
+}
+
+/// An array on the wire: dtype, shape and the values as float64 bytes in the machine's byte
+/// order (the driver and its workers are one binary on one machine).
+#[derive(Serialize)]
+struct WireArrayRef<'a> {
+    dtype: &'a str,
+    shape: &'a [usize],
+    data: &'a serde_bytes::Bytes,
+}
+
+#[derive(Deserialize)]
+struct WireArray {
+    dtype: String,
+    shape: Vec<usize>,
+    data: serde_bytes::ByteBuf,
+}
+
+impl Serialize for OutputArray {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let standard = self.values.as_standard_layout();
+        let values = standard.as_slice().expect("standard layout is contiguous");
+        WireArrayRef {
+            dtype: &self.dtype,
+            shape: self.values.shape(),
+            data: serde_bytes::Bytes::new(bytemuck::cast_slice(values)),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputArray {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<OutputArray, D::Error> {
+        let wire = WireArray::deserialize(deserializer)?;
+        if wire.data.len() % 8 != 0 {
+            return Err(serde::de::Error::custom(
+                "array bytes are not whole float64s",
+            ));
+        }
+        let mut values = vec![0f64; wire.data.len() / 8];
+        bytemuck::cast_slice_mut::<f64, u8>(&mut values).copy_from_slice(&wire.data);
+        let values = ArrayD::from_shape_vec(wire.shape, values).map_err(|error| {
+            serde::de::Error::custom(format!("array of the wrong size for its shape: {error}"))
+        })?;
+        Ok(OutputArray {
+            values,
+            dtype: wire.dtype,
+        })
+    }
 }
 
 impl Outcome {
@@ -37,16 +111,29 @@ impl Outcome {
     pub fn dtype(&self) -> &str {
         match self {
             Outcome::Array(array) => &array.dtype,
-            Outcome::Error { .. } | Outcome::BadOutput { .. } => "",
+            _ => "",
         }
     }
 
-    /// "TypeName: message" for reports; None for arrays.
+    /// "TypeName: message", "crash: SIGSEGV; stderr: ..." or "timeout: ..." for reports; None
+    /// for arrays.
     pub fn error_text(&self) -> Option<String> {
         match self {
             Outcome::Array(_) => None,
             Outcome::Error { type_name, message } => Some(format!("{type_name}: {message}")),
             Outcome::BadOutput { message } => Some(format!("bad output: {message}")),
+            Outcome::Crash(crash) => {
+                let mut text = format!("crash: {}", crash.cause);
+                let tail = &crash.stderr[crash.stderr.len().saturating_sub(CRASH_LINES_IN_TEXT)..];
+                if !tail.is_empty() {
+                    text.push_str("; stderr: ");
+                    text.push_str(&tail.join(" / "));
+                }
+                Some(text)
+            }
+            Outcome::Timeout { seconds } => Some(format!(
+                "timeout: no result within {seconds} s; the worker was killed"
+            )),
         }
     }
 }
@@ -84,6 +171,37 @@ impl Precision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrays_cross_the_wire_bit_for_bit() {
+        let values = ArrayD::from_shape_vec(
+            vec![2, 1, 3],
+            vec![0.1, -0.0, f64::NAN, f64::INFINITY, 5e-324, -1e300],
+        )
+        .unwrap();
+        let outcome = Outcome::array(values.clone(), "float32");
+        let bytes = postcard::to_stdvec(&outcome).unwrap();
+        let Outcome::Array(back) = postcard::from_bytes::<Outcome>(&bytes).unwrap() else {
+            panic!("an array comes back as an array");
+        };
+        assert_eq!(back.dtype, "float32");
+        assert_eq!(back.values.shape(), &[2, 1, 3]);
+        for (a, b) in back.values.iter().zip(values.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+
+    #[test]
+    fn a_crash_names_its_cause_and_the_last_stderr_lines() {
+        let crash = Outcome::Crash(Crash {
+            cause: "SIGABRT".into(),
+            stderr: (1..=5).map(|i| format!("line {i}")).collect(),
+        });
+        assert_eq!(
+            crash.error_text().unwrap(),
+            "crash: SIGABRT; stderr: line 3 / line 4 / line 5"
+        );
+    }
 
     #[test]
     fn coarser_picks_the_lower_precision_float() {

@@ -1,10 +1,12 @@
 //! Does importing TensorFlow change NumPy? A fixed battery of NumPy computations whose results
-//! depend on process-global state (`python/tfdiff_probe.py`), run at stages — before TensorFlow
-//! is imported, after `import tensorflow`, after TensorFlow has run eager, tf.function and XLA
-//! code — and in a clean process that never imports TensorFlow, compared bit for bit. At every
+//! depend on process-global state (`python/tfdiff_probe.py`), run at stages — in a worker
+//! process before TensorFlow is imported, after `import tensorflow`, after TensorFlow has run
+//! eager, tf.function and XLA code — and in a clean process that never imports TensorFlow,
+//! compared bit for bit. At every
 //! stage Rust reads the flush-to-zero and denormals-are-zero bits (MXCSR) of the thread that runs
 //! NumPy, which no Python tool can see.
 
+use crate::pool::{PoolOptions, WorkerPool};
 use crate::python::{python_error, PythonRuntime};
 use crate::python_env::PythonEnv;
 use anyhow::{anyhow, bail, Context, Result};
@@ -14,6 +16,7 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 const PROBE_SOURCE: &str = include_str!("../python/tfdiff_probe.py");
 
@@ -326,23 +329,26 @@ fn on_off(bit: bool) -> &'static str {
     }
 }
 
-/// `tfdiff probe`: all four stages in this process and a clean one; exit 1 when NumPy changed.
+/// `tfdiff probe`: the clean process, and a worker measured before and after `import
+/// tensorflow` and after running TensorFlow; exit 1 when NumPy changed.
 pub fn probe(env_flag: Option<&Path>, out: Option<&Path>, force: bool) -> Result<u8> {
     let env = PythonEnv::locate(env_flag)?;
     let child = spawn_clean(&env)?;
-    let runtime = PythonRuntime::start(&env)?;
-    runtime.import_numpy()?;
-    let prober = Prober::load()?;
-    let before = prober.stage(BEFORE_IMPORT)?;
-    if force {
-        force_ftz_daz()?;
-    }
-    runtime.import_tensorflow()?;
-    let after_import = prober.stage(AFTER_IMPORT)?;
-    prober.tensorflow_workout()?;
-    let after_running = prober.stage(AFTER_RUNNING)?;
+    let (mut pool, started) = WorkerPool::start(PoolOptions {
+        env_dir: env.dir.clone(),
+        cases: Vec::new(),
+        jobs: 1,
+        timeout: Duration::from_secs(300),
+        probe: true,
+        force_ftz_daz: force,
+    })?;
+    let after_running = pool.probe_stage(AFTER_RUNNING)?;
+    pool.shutdown(false);
     let clean = collect_clean(child)?;
-    let report = Contamination::new(vec![clean, before, after_import, after_running], force);
+    let mut stages = vec![clean];
+    stages.extend(started.stages);
+    stages.push(after_running);
+    let report = Contamination::new(stages, force);
     for line in report.describe() {
         println!("{line}");
     }

@@ -1,13 +1,13 @@
 //! The embedded interpreter: starting it on the project's environment, importing NumPy and
 //! TensorFlow, and loading case files. The Python half lives in `python/tfdiff_runtime.py`.
 
-use crate::cases::CaseFile;
+use crate::cases::{CaseFile, CaseInfo};
 use crate::compare::ToleranceSpec;
 use crate::python_env::PythonEnv;
 use anyhow::{anyhow, Context, Result};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::ffi::CString;
 use std::path::PathBuf;
 
@@ -27,48 +27,27 @@ pub struct PythonRuntime {
     pub site_packages: PathBuf,
 }
 
-/// A case whose file imported and meets the contract.
-#[derive(Clone, Debug, Serialize)]
+/// A case whose file imported and meets the contract, with its Python object: lives in a
+/// worker; the driver knows it as a `CaseInfo`.
+#[derive(Clone, Debug)]
 pub struct LoadedCase {
     pub name: String,
     pub path: PathBuf,
     /// The module docstring; its first line is the case's summary.
     pub doc: String,
     pub tolerance: ToleranceSpec,
-    #[serde(skip)]
     pub(crate) object: std::sync::Arc<Py<PyAny>>,
 }
 
 impl LoadedCase {
-    pub fn summary(&self) -> &str {
-        self.doc.lines().next().unwrap_or("").trim()
-    }
-
     pub fn info(&self) -> CaseInfo {
         CaseInfo {
             name: self.name.clone(),
             path: self.path.clone(),
-            summary: self.summary().to_string(),
+            summary: self.doc.lines().next().unwrap_or("").trim().to_string(),
             tolerance: self.tolerance.clone(),
         }
     }
-}
-
-/// A loaded case as run.json records it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CaseInfo {
-    pub name: String,
-    pub path: PathBuf,
-    pub summary: String,
-    pub tolerance: ToleranceSpec,
-}
-
-/// A case file that could not be used, with the reason (path included).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CaseLoadFailure {
-    pub name: String,
-    pub path: PathBuf,
-    pub error: String,
 }
 
 impl PythonRuntime {
@@ -146,24 +125,20 @@ impl PythonRuntime {
         })
     }
 
-    /// Imports each case file; the ones that fail are returned beside the ones that load.
-    pub fn load_cases(&self, files: &[CaseFile]) -> (Vec<LoadedCase>, Vec<CaseLoadFailure>) {
-        let mut loaded = Vec::new();
-        let mut failed = Vec::new();
+    /// Imports one case file and checks it against the contract; the error names the file.
+    pub fn load_case(&self, file: &CaseFile) -> Result<LoadedCase, String> {
+        Python::attach(|py| load_case(py, self.module.bind(py), file))
+    }
+
+    /// Sets up this interpreter as a worker's: output written through at once, warnings off.
+    pub fn prepare_worker(&self) -> Result<()> {
         Python::attach(|py| {
-            let module = self.module.bind(py);
-            for file in files {
-                match load_case(py, module, file) {
-                    Ok(case) => loaded.push(case),
-                    Err(error) => failed.push(CaseLoadFailure {
-                        name: file.name.clone(),
-                        path: file.path.clone(),
-                        error,
-                    }),
-                }
-            }
-        });
-        (loaded, failed)
+            self.module
+                .bind(py)
+                .call_method0("prepare_worker")
+                .map(drop)
+                .map_err(|e| python_error(py, e))
+        })
     }
 }
 

@@ -1,17 +1,19 @@
-//! A whole run: for each case, replay its saved regressions and generate inputs, evaluate each in
-//! every mode, compare every pair, shrink each new divergence signature, and report.
+//! A whole run, the driver's job: for each case, replay its saved regressions and generate
+//! inputs, have the workers evaluate each in every mode, compare every pair, shrink each new
+//! divergence signature, and report. Inputs are evaluated side by side by the worker pool but
+//! taken in input order, so every report is the same whatever `--jobs` is.
 
 use crate::baseline::{parse_pair, Baseline, KnownDivergence};
-use crate::cases;
+use crate::cases::{self, CaseInfo};
 use crate::compare::{compare, Kind, PairComparison, ToleranceSpec};
-use crate::evaluate::{EmbeddedEvaluator, Evaluator};
+use crate::evaluate::{Evaluation, Evaluator, Job};
 use crate::generate::{Image, ImageGenerator, Layout};
 use crate::mode::Mode;
 use crate::options::{InputPlan, RunConfig};
 use crate::outcome::Outcome;
-use crate::probe::{self, Contamination, Prober};
+use crate::pool::{PoolOptions, Started, WorkerPool};
+use crate::probe::{self, Contamination, Stage};
 use crate::progress::Progress;
-use crate::python::{FrameworkVersions, LoadedCase, PythonRuntime};
 use crate::python_env::PythonEnv;
 use crate::regressions::{self, RegressionRecord};
 use crate::report::{
@@ -19,12 +21,19 @@ use crate::report::{
     PairSummary, RunDirectory, RunInfo, RunResults,
 };
 use crate::shrink::{self, Shrunk, Target};
+use crate::signals::{self, StopSignal};
 use anyhow::{bail, Result};
 use chrono::Utc;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::Child;
 use std::time::{Duration, Instant};
+
+/// Inputs submitted ahead per worker. Results are taken in input order, so one slow input
+/// (a large image, an XLA compile) holds up the ones behind it; enough in flight keeps the
+/// other workers busy meanwhile. Measured on 2 workers: 2 per worker left them idle 40% of the
+/// time, 8 keeps them busy.
+const IN_FLIGHT_PER_WORKER: usize = 8;
 
 /// How a run ended; each maps to one exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,15 +42,21 @@ pub enum RunStatus {
     Diverged,
     /// Some case files could not be loaded; the others ran.
     CasesNotLoaded,
-    Interrupted,
+    /// SIGINT or SIGTERM stopped it between inputs; the reports hold what ran.
+    Stopped(StopSignal),
 }
 
 impl RunStatus {
-    /// How the run with these results ended: interrupted, with cases not loaded, with new or
-    /// exceeded divergences, or none of these.
+    /// How the run with these results ended: stopped by a signal, with cases not loaded, with
+    /// new or exceeded divergences, or none of these.
     pub fn of(results: &RunResults) -> RunStatus {
         if results.info.interrupted {
-            RunStatus::Interrupted
+            let signal = results.info.stop_signal.as_deref();
+            RunStatus::Stopped(
+                signal
+                    .and_then(StopSignal::from_name)
+                    .unwrap_or(StopSignal::Interrupt),
+            )
         } else if !results.info.case_load_failures.is_empty() {
             RunStatus::CasesNotLoaded
         } else if results.info.failing_signatures > 0 {
@@ -56,14 +71,10 @@ impl RunStatus {
             RunStatus::Agreed => 0,
             RunStatus::Diverged => 1,
             RunStatus::CasesNotLoaded => 2,
-            RunStatus::Interrupted => 130,
+            RunStatus::Stopped(signal) => signal.exit_code(),
         }
     }
 }
-
-/// Set by Ctrl-C. The embedded interpreter does not handle signals, so the run checks this
-/// between inputs and stops cleanly, reports written.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Where one input comes from, before it is drawn or read.
 #[derive(Clone, Debug)]
@@ -83,7 +94,57 @@ struct PlannedInput {
     regression: Option<PathBuf>,
 }
 
+/// What a run found out before its first input: the cases, their files and the workers.
+struct Prepared {
+    env: PythonEnv,
+    baseline: Baseline,
+    replay_files: Vec<(String, PathBuf)>,
+    clean_probe: Child,
+    pool: WorkerPool,
+    started: Started,
+}
+
 pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus> {
+    signals::install();
+    let prepared = prepare(&mut config)?;
+    let Prepared {
+        env,
+        baseline,
+        replay_files,
+        clean_probe,
+        pool,
+        started,
+    } = prepared;
+    for failure in &started.failures {
+        eprintln!(
+            "tfdiff: case {} not loaded: {}",
+            failure.name, failure.error
+        );
+    }
+    let mut plans = Vec::new();
+    for case in &started.cases {
+        plans.push(input_sources(&config, case, &replay_files)?);
+    }
+    // Only now, with the workers up, does the run get a directory (and reports/latest move).
+    let run_id = Utc::now().format("%Y%m%d-%H%M%S").to_string();
+    let run_dir = RunDirectory::create(config.out.as_deref(), &config.reports_dir, &run_id)?;
+    pool.attach_logs(&run_dir.path.join("logs"))?;
+    let total: usize = plans.iter().map(Vec::len).sum();
+    announce(&config, &started, total, &run_dir);
+    let results = skeleton(&config, command_line, env, baseline, &started);
+    let mut session = Session::new(config, run_dir, results, pool, total)?;
+    let outcome = started
+        .cases
+        .iter()
+        .zip(plans)
+        .try_for_each(|(case, sources)| session.run_case(case, sources));
+    session.progress.finish();
+    session.finish(outcome, clean_probe, started.stages)
+}
+
+/// Finds the environment, the baseline and the cases, and starts the workers. Every error here
+/// comes before the run has a directory.
+fn prepare(config: &mut RunConfig) -> Result<Prepared> {
     let env = PythonEnv::locate(config.python_env.as_deref())?;
     let replay_files = match &config.plan {
         InputPlan::Files(files) => files_by_case(files, &config.cases)?,
@@ -102,70 +163,60 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
     let baseline = Baseline::locate(config.baseline.as_deref())?;
     let dirs = cases::case_dirs(&extra_dirs)?;
     let files = cases::select(cases::discover(&dirs)?, &config.cases)?;
-
-    let started_at = Utc::now();
-    let run_id = started_at.format("%Y%m%d-%H%M%S").to_string();
-    let run_dir = RunDirectory::create(config.out.as_deref(), &config.reports_dir, &run_id)?;
-    let divergences = DivergenceLog::create(run_dir.path.join(crate::report::DIVERGENCES_FILE))?;
-    let occurrences = if config.all {
-        Some(DivergenceLog::create(
-            run_dir.path.join(crate::report::OCCURRENCES_FILE),
-        )?)
-    } else {
-        None
-    };
-
-    // The probe's clean process starts before anything here imports TensorFlow.
+    // The probe's clean process starts before any worker imports TensorFlow.
     let clean_probe = probe::spawn_clean(&env)?;
-    let runtime = PythonRuntime::start(&env)?;
-    let numpy_version = runtime.import_numpy()?;
-    let prober = Prober::load()?;
-    let before_import = prober.stage(probe::BEFORE_IMPORT)?;
-    let versions = FrameworkVersions {
-        numpy: numpy_version,
-        tensorflow: runtime.import_tensorflow()?,
-    };
-    let after_import = prober.stage(probe::AFTER_IMPORT)?;
-    let (loaded, failures) = runtime.load_cases(&files);
-    for failure in &failures {
-        eprintln!(
-            "tfdiff: case {} not loaded: {}",
-            failure.name, failure.error
-        );
-    }
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    let (pool, started) = WorkerPool::start(PoolOptions {
+        env_dir: env.dir.clone(),
+        cases: files,
+        jobs: config.jobs,
+        timeout: Duration::from_secs_f64(config.timeout),
+        probe: true,
+        force_ftz_daz: false,
+    })?;
+    Ok(Prepared {
+        env,
+        baseline,
+        replay_files,
+        clean_probe,
+        pool,
+        started,
+    })
+}
 
-    let mut plans = Vec::new();
-    for case in &loaded {
-        plans.push(input_sources(&config, case, &replay_files)?);
-    }
-    let total: usize = plans.iter().map(Vec::len).sum();
+fn announce(config: &RunConfig, started: &Started, total: usize, run_dir: &RunDirectory) {
+    let modes: Vec<&str> = config.modes.iter().map(|m| m.name()).collect();
     eprintln!(
-        "tfdiff: seed {}, {} input(s) over {} case(s) (saved regressions included), modes {}; \
-         NumPy {}, TensorFlow {}; reports in {}",
+        "tfdiff: seed {}, {} input(s) over {} case(s) (saved regressions included), modes {}, \
+         {} worker(s); NumPy {}, TensorFlow {}; reports in {}",
         config.seed,
         total,
-        loaded.len(),
-        config
-            .modes
-            .iter()
-            .map(|m| m.name())
-            .collect::<Vec<_>>()
-            .join(","),
-        versions.numpy,
-        versions.tensorflow,
+        started.cases.len(),
+        modes.join(","),
+        config.jobs,
+        started.hello.numpy,
+        started.hello.tensorflow,
         run_dir.path.display()
     );
+}
 
-    let results = RunResults {
+/// The run's description before any input is evaluated.
+fn skeleton(
+    config: &RunConfig,
+    command_line: Vec<String>,
+    env: PythonEnv,
+    baseline: Baseline,
+    started: &Started,
+) -> RunResults {
+    let environment = serde_json::from_str(&started.hello.environment).unwrap_or_default();
+    RunResults {
         info: RunInfo {
             tfdiff_version: env!("CARGO_PKG_VERSION").to_string(),
             command_line,
             config: config.clone(),
             python_env: env,
-            environment: runtime.environment_info()?,
+            environment,
             cpu_model: cpu_model(),
-            started_at,
+            started_at: Utc::now(),
             finished_at: None,
             elapsed_seconds: 0.0,
             inputs_evaluated: 0,
@@ -182,89 +233,16 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
             known_not_seen: Vec::new(),
             failing_signatures: 0,
             contamination: None,
-            cases: loaded.iter().map(LoadedCase::info).collect(),
-            case_load_failures: failures,
+            workers: Default::default(),
+            cases: started.cases.clone(),
+            case_load_failures: started.failures.clone(),
             interrupted: false,
+            stop_signal: None,
             error: None,
         },
         pairs: Vec::new(),
         rows: Vec::new(),
-    };
-    run_dir.write_exports(&results)?;
-
-    let generator = ImageGenerator::new(config.seed, config.max_side, config.max_side_large);
-    let mut results = results;
-    results.info.shape_pool = generator
-        .pool()
-        .iter()
-        .map(|shape| format!("{} ({})", format_shape(&shape.shape), shape.class.name()))
-        .collect();
-    let mut session = Session {
-        generator,
-        progress: Progress::new(total as u64, config.progress),
-        config,
-        versions,
-        run_dir,
-        divergences,
-        occurrences,
-        results,
-        evaluator: EmbeddedEvaluator,
-        signatures: HashMap::new(),
-        clock: Instant::now(),
-    };
-    let outcome = loaded
-        .iter()
-        .zip(plans)
-        .try_for_each(|(case, sources)| session.run_case(case, sources));
-    session.progress.finish();
-
-    // The last probe stage, after the cases ran TensorFlow in every mode.
-    let contamination = (|| -> Result<Contamination> {
-        prober.tensorflow_workout()?;
-        let after_running = prober.stage(probe::AFTER_RUNNING)?;
-        let clean = probe::collect_clean(clean_probe)?;
-        Ok(Contamination::new(
-            vec![clean, before_import, after_import, after_running],
-            false,
-        ))
-    })();
-    match contamination {
-        Ok(contamination) => {
-            contamination.write_csv(&session.run_dir.path.join("contamination.csv"))?;
-            if contamination.numpy_changed {
-                eprintln!(
-                    "tfdiff: NumPy's results changed within this process; see contamination.csv"
-                );
-            }
-            session.results.info.contamination = Some(contamination);
-        }
-        Err(error) => eprintln!("tfdiff: the contamination probe failed: {error:#}"),
     }
-    // Whatever happened, the reports say what was found up to here.
-    session.results.info.known_not_seen =
-        known_not_seen(&session.results, session.divergences.rows());
-    let results = &mut session.results;
-    finish_timing(results, session.clock);
-    results.info.finished_at = Some(Utc::now());
-    results.info.interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    if let Err(error) = &outcome {
-        results.info.error = Some(format!("{error:#}"));
-    }
-    session.run_dir.write_exports(&session.results)?;
-    outcome?;
-
-    let results = &session.results;
-    print_table(results, &mut std::io::stdout().lock())?;
-    eprintln!(
-        "tfdiff: {} divergence signature(s) in {}",
-        session.divergences.len(),
-        session
-            .run_dir
-            .path
-            .join(crate::report::DIVERGENCES_FILE)
-            .display()
-    );
-    Ok(RunStatus::of(results))
 }
 
 /// One signature seen in this run.
@@ -276,21 +254,68 @@ struct SignatureState {
 /// Everything a run carries from input to input.
 struct Session {
     config: RunConfig,
-    versions: FrameworkVersions,
     generator: ImageGenerator,
     run_dir: RunDirectory,
     divergences: DivergenceLog,
     occurrences: Option<DivergenceLog>,
     results: RunResults,
     progress: Progress,
-    evaluator: EmbeddedEvaluator,
+    evaluator: WorkerPool,
     signatures: HashMap<(String, Mode, Mode, Kind), SignatureState>,
     clock: Instant,
 }
 
+/// What `Session::record` needs to know of the input and the pair.
+struct Divergent<'a> {
+    case: &'a CaseInfo,
+    tolerance: &'a ToleranceSpec,
+    input: &'a PlannedInput,
+    pair: (Mode, Mode),
+    outcomes: (&'a Outcome, &'a Outcome),
+}
+
 impl Session {
-    fn run_case(&mut self, case: &LoadedCase, sources: Vec<InputSource>) -> Result<()> {
-        if INTERRUPTED.load(Ordering::SeqCst) {
+    fn new(
+        config: RunConfig,
+        run_dir: RunDirectory,
+        mut results: RunResults,
+        evaluator: WorkerPool,
+        total: usize,
+    ) -> Result<Session> {
+        let divergences =
+            DivergenceLog::create(run_dir.path.join(crate::report::DIVERGENCES_FILE))?;
+        let occurrences = if config.all {
+            Some(DivergenceLog::create(
+                run_dir.path.join(crate::report::OCCURRENCES_FILE),
+            )?)
+        } else {
+            None
+        };
+        let generator = ImageGenerator::new(config.seed, config.max_side, config.max_side_large);
+        results.info.shape_pool = generator
+            .pool()
+            .iter()
+            .map(|shape| format!("{} ({})", format_shape(&shape.shape), shape.class.name()))
+            .collect();
+        results.info.workers = evaluator.stats();
+        run_dir.write_exports(&results)?;
+        Ok(Session {
+            generator,
+            progress: Progress::new(total as u64, config.progress),
+            config,
+            run_dir,
+            divergences,
+            occurrences,
+            results,
+            evaluator,
+            signatures: HashMap::new(),
+            clock: Instant::now(),
+        })
+    }
+
+    /// Evaluates a case's inputs, several per worker in flight, taken in input order.
+    fn run_case(&mut self, case: &CaseInfo, sources: Vec<InputSource>) -> Result<()> {
+        if signals::stop_requested().is_some() {
             return Ok(());
         }
         self.progress.start_case(&case.name, sources.len() as u64);
@@ -307,7 +332,62 @@ impl Session {
                 .iter()
                 .map(|&pair| PairSummary::new(&case.name, pair)),
         );
-        let pairs = self.config.pairs.clone();
+        let mut xla_shapes = BTreeSet::new();
+        let window = IN_FLIGHT_PER_WORKER * self.evaluator.parallelism();
+        let modes = self.config.modes.clone();
+        let mut pending = VecDeque::new();
+        for source in sources {
+            if signals::stop_requested().is_some() {
+                break;
+            }
+            let input = self.plan_input(&source)?;
+            let ticket = self.evaluator.submit(Job {
+                case: &case.name,
+                image: &input.image,
+                layout: input.layout,
+                modes: &modes,
+            })?;
+            pending.push_back((input, ticket));
+            while pending.len() >= window
+                || pending
+                    .front()
+                    .is_some_and(|(_, ticket)| self.evaluator.is_ready(ticket))
+            {
+                let (input, ticket) = pending.pop_front().expect("not empty");
+                let evaluation = self.evaluator.wait(ticket)?;
+                self.take(case, &tolerance, first, input, evaluation, &mut xla_shapes)?;
+            }
+        }
+        // The rest in order; once stopped, only what is already evaluated.
+        while let Some((input, ticket)) = pending.pop_front() {
+            if signals::stop_requested().is_some() && !self.evaluator.is_ready(&ticket) {
+                break;
+            }
+            let evaluation = self.evaluator.wait(ticket)?;
+            self.take(case, &tolerance, first, input, evaluation, &mut xla_shapes)?;
+        }
+        self.finish_case(case, first, xla_shapes)
+    }
+
+    /// Compares every pair of one evaluated input and records its divergences.
+    fn take(
+        &mut self,
+        case: &CaseInfo,
+        tolerance: &ToleranceSpec,
+        first: usize,
+        input: PlannedInput,
+        evaluation: Evaluation,
+        xla_shapes: &mut BTreeSet<String>,
+    ) -> Result<()> {
+        // XLA compiles one program per input shape and caches it: the distinct shapes of the
+        // inputs are its compiles (shrinking, which tries shapes of its own, adds more).
+        if self.config.modes.contains(&Mode::Xla) {
+            xla_shapes.insert(format_shape(input.image.shape()));
+        }
+        if input.regression.is_some() {
+            self.results.info.regressions_replayed += 1;
+        }
+        let outcomes = &evaluation.outcomes;
         let modes = self.config.modes.clone();
         let position = |mode| {
             modes
@@ -315,41 +395,41 @@ impl Session {
                 .position(|m| *m == mode)
                 .expect("pair modes are selected")
         };
-        // XLA compiles one program per input shape and caches it: the distinct shapes of the
-        // inputs are its compiles (shrinking, which tries shapes of its own, adds more).
-        let mut xla_shapes = std::collections::BTreeSet::new();
-        for source in sources {
-            if INTERRUPTED.load(Ordering::SeqCst) {
-                break;
+        for (offset, pair) in self.config.pairs.clone().into_iter().enumerate() {
+            let (a, b) = (&outcomes[position(pair.0)], &outcomes[position(pair.1)]);
+            let comparison = compare(a, b, tolerance);
+            self.results.pairs[first + offset].add(&input.label, &comparison, a, b);
+            if comparison.kind.is_some() {
+                let divergent = Divergent {
+                    case,
+                    tolerance,
+                    input: &input,
+                    pair,
+                    outcomes: (a, b),
+                };
+                self.record(&divergent, comparison)?;
             }
-            let input = self.plan_input(&source)?;
-            if modes.contains(&Mode::Xla) {
-                xla_shapes.insert(format_shape(input.image.shape()));
-            }
-            if input.regression.is_some() {
-                self.results.info.regressions_replayed += 1;
-            }
-            let outcomes = self
-                .evaluator
-                .evaluate(case, &input.image, input.layout, &modes)?;
-            for (offset, &pair) in pairs.iter().enumerate() {
-                let (a, b) = (&outcomes[position(pair.0)], &outcomes[position(pair.1)]);
-                let comparison = compare(a, b, &tolerance);
-                self.results.pairs[first + offset].add(&input.label, &comparison, a, b);
-                if comparison.kind.is_some() {
-                    self.record(case, &tolerance, &input, pair, (a, b), comparison)?;
-                }
-            }
-            self.results.info.inputs_evaluated += 1;
-            self.progress.advance();
         }
-        let traces = self.evaluator.trace_counts(case)?;
+        self.results.info.inputs_evaluated += 1;
+        self.progress.advance();
+        Ok(())
+    }
+
+    /// Trace counts, XLA shapes and verdicts of a finished case; every export rewritten.
+    fn finish_case(
+        &mut self,
+        case: &CaseInfo,
+        first: usize,
+        xla_shapes: BTreeSet<String>,
+    ) -> Result<()> {
         let info = &mut self.results.info;
         info.xla_compiles
             .insert(case.name.clone(), xla_shapes.len() as u64);
         info.xla_shapes
             .insert(case.name.clone(), xla_shapes.into_iter().collect());
-        info.traces.insert(case.name.clone(), traces);
+        info.traces
+            .insert(case.name.clone(), self.evaluator.trace_counts(&case.name));
+        info.workers = self.evaluator.stats();
         judge(
             &self.results.info.baseline,
             &mut self.results.pairs[first..],
@@ -360,11 +440,79 @@ impl Session {
         self.divergences.rewrite()?;
         finish_timing(&mut self.results, self.clock);
         self.run_dir.write_exports(&self.results)?;
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            self.progress
-                .note("tfdiff: interrupted; the reports hold what ran");
+        if let Some(signal) = signals::stop_requested() {
+            self.progress.note(&format!(
+                "tfdiff: stopped by {}; the reports hold what ran",
+                signal.name()
+            ));
         }
         Ok(())
+    }
+
+    /// The end of a run, however it went: the probe's last stage (unless stopped), the workers
+    /// shut down, and every report written with what was found.
+    fn finish(
+        mut self,
+        outcome: Result<()>,
+        clean_probe: Child,
+        stages: Vec<Stage>,
+    ) -> Result<RunStatus> {
+        let stopped = signals::stop_requested();
+        if stopped.is_none() && outcome.is_ok() {
+            self.probe(clean_probe, stages);
+        }
+        self.evaluator
+            .shutdown(stopped.is_some() || outcome.is_err());
+        self.results.info.known_not_seen = known_not_seen(&self.results, self.divergences.rows());
+        let results = &mut self.results;
+        results.info.workers = self.evaluator.stats();
+        finish_timing(results, self.clock);
+        results.info.finished_at = Some(Utc::now());
+        results.info.interrupted = stopped.is_some();
+        results.info.stop_signal = stopped.map(|signal| signal.name().to_string());
+        if let Err(error) = &outcome {
+            results.info.error = Some(format!("{error:#}"));
+        }
+        self.run_dir.write_exports(&self.results)?;
+        outcome?;
+        let results = &self.results;
+        print_table(results, &mut std::io::stdout().lock())?;
+        eprintln!(
+            "tfdiff: {} divergence signature(s) in {}",
+            self.divergences.len(),
+            self.run_dir
+                .path
+                .join(crate::report::DIVERGENCES_FILE)
+                .display()
+        );
+        Ok(RunStatus::of(results))
+    }
+
+    /// The probe's last stage, after the cases ran TensorFlow in every mode, in the first
+    /// worker; compared with the clean process and the stages measured as that worker started.
+    fn probe(&mut self, clean_probe: Child, stages: Vec<Stage>) {
+        let contamination = (|| -> Result<Contamination> {
+            let after_running = self.evaluator.probe_stage(probe::AFTER_RUNNING)?;
+            let clean = probe::collect_clean(clean_probe)?;
+            let mut all = vec![clean];
+            all.extend(stages);
+            all.push(after_running);
+            Ok(Contamination::new(all, false))
+        })();
+        match contamination.and_then(|contamination| {
+            contamination.write_csv(&self.run_dir.path.join("contamination.csv"))?;
+            Ok(contamination)
+        }) {
+            Ok(contamination) => {
+                if contamination.numpy_changed {
+                    eprintln!(
+                        "tfdiff: NumPy's results changed within a worker; see contamination.csv"
+                    );
+                }
+                self.results.info.contamination = Some(contamination);
+            }
+            Err(error) => eprintln!("tfdiff: the contamination probe failed: {error:#}"),
+        }
     }
 
     fn plan_input(&self, source: &InputSource) -> Result<PlannedInput> {
@@ -404,76 +552,126 @@ impl Session {
 
     /// Counts a divergence under its signature; the first of a signature is shrunk, saved as a
     /// reproducer, a regression and a script, and written as a row at once.
-    fn record(
-        &mut self,
-        case: &LoadedCase,
-        tolerance: &ToleranceSpec,
-        input: &PlannedInput,
-        pair: (Mode, Mode),
-        (a, b): (&Outcome, &Outcome),
-        comparison: PairComparison,
-    ) -> Result<()> {
+    fn record(&mut self, divergent: &Divergent<'_>, comparison: PairComparison) -> Result<()> {
         let kind = comparison.kind.expect("only divergences are recorded");
-        if let Some(log) = &mut self.occurrences {
-            let mut row = DivergenceRow::new(&Finding {
-                case: &case.name,
-                input: &input.label,
-                seed: self.config.seed,
-                generator: &input.generator,
-                shape: input.image.shape(),
-                original_shape: input.image.shape(),
-                pair,
-                outcomes: (a, b),
-                comparison: &comparison,
-            });
-            row.reproducer = match &input.regression {
-                Some(path) => path.display().to_string(),
-                None => {
-                    let name = format!("input-{}.npy", input.label.replace([':', '/'], "_"));
-                    let path = self.run_dir.save_input(&name, &input.image)?;
-                    display_path(&path, &self.run_dir.path)
-                }
-            };
-            log.append(row)?;
+        if self.occurrences.is_some() {
+            self.log_occurrence(divergent, &comparison)?;
         }
-
+        let (case, input, pair) = (divergent.case, divergent.input, divergent.pair);
         let key = (case.name.clone(), pair.0, pair.1, kind);
         if let Some(state) = self.signatures.get_mut(&key) {
             state.occurrences += 1;
             self.divergences.row_mut(state.row).occurrences = state.occurrences;
             return Ok(());
         }
+        let shrunk = self.shrink(divergent, kind, comparison)?;
+        let row = self.signature_row(divergent, kind, &shrunk)?;
+        let how = if self.config.shrink_time == 0.0 {
+            " (shrinking off)"
+        } else if shrunk.finished {
+            ""
+        } else {
+            " (time box reached)"
+        };
+        self.progress.note(&format!(
+            "tfdiff: {} {}-{}: {kind} divergence on input {}; shrunk {} -> {} in {} step(s){how}",
+            case.name, pair.0, pair.1, input.label, row.original_shape, row.shape, shrunk.steps,
+        ));
+        let index = self.divergences.append(row)?;
+        self.signatures.insert(
+            key,
+            SignatureState {
+                row: index,
+                occurrences: 1,
+            },
+        );
+        self.results.info.signatures += 1;
+        Ok(())
+    }
 
+    /// `--all`: every divergent input as a row of occurrences.csv, with its input saved.
+    fn log_occurrence(
+        &mut self,
+        divergent: &Divergent<'_>,
+        comparison: &PairComparison,
+    ) -> Result<()> {
+        let input = divergent.input;
+        let mut row = DivergenceRow::new(&Finding {
+            case: &divergent.case.name,
+            input: &input.label,
+            seed: self.config.seed,
+            generator: &input.generator,
+            shape: input.image.shape(),
+            original_shape: input.image.shape(),
+            pair: divergent.pair,
+            outcomes: divergent.outcomes,
+            comparison,
+        });
+        row.reproducer = match &input.regression {
+            Some(path) => path.display().to_string(),
+            None => {
+                let name = format!("input-{}.npy", input.label.replace([':', '/'], "_"));
+                let path = self.run_dir.save_input(&name, &input.image)?;
+                display_path(&path, &self.run_dir.path)
+            }
+        };
+        if let Some(log) = &mut self.occurrences {
+            log.append(row)?;
+        }
+        Ok(())
+    }
+
+    /// The smallest input that still shows the signature, within the time box.
+    fn shrink(
+        &mut self,
+        divergent: &Divergent<'_>,
+        kind: Kind,
+        comparison: PairComparison,
+    ) -> Result<Shrunk> {
         let started = Instant::now();
-        let target = Target {
-            case,
-            pair,
-            kind,
-            tolerance,
-            layout: input.layout,
-        };
-        let unshrunk = Shrunk {
-            image: input.image.clone(),
-            outcomes: (a.clone(), b.clone()),
-            comparison: comparison.clone(),
-            steps: 0,
-            tried: 0,
-            finished: false,
-        };
+        let (a, b) = divergent.outcomes;
+        let start = (
+            divergent.input.image.clone(),
+            (a.clone(), b.clone()),
+            comparison,
+        );
         let shrunk = if self.config.shrink_time > 0.0 {
+            let target = Target {
+                case: divergent.case,
+                pair: divergent.pair,
+                kind,
+                tolerance: divergent.tolerance,
+                layout: divergent.input.layout,
+            };
             shrink::shrink(
                 &mut self.evaluator,
                 &target,
-                unshrunk.image,
-                unshrunk.outcomes,
-                unshrunk.comparison,
+                start,
                 Duration::from_secs_f64(self.config.shrink_time),
+                &|| signals::stop_requested().is_some(),
             )?
         } else {
-            unshrunk
+            Shrunk {
+                image: start.0,
+                outcomes: start.1,
+                comparison: start.2,
+                steps: 0,
+                tried: 0,
+                finished: false,
+            }
         };
         self.results.info.shrink_seconds += started.elapsed().as_secs_f64();
+        Ok(shrunk)
+    }
 
+    /// The signature's row, with its reproducer, regression and script saved.
+    fn signature_row(
+        &mut self,
+        divergent: &Divergent<'_>,
+        kind: Kind,
+        shrunk: &Shrunk,
+    ) -> Result<DivergenceRow> {
+        let (case, input, pair) = (divergent.case, divergent.input, divergent.pair);
         let mut row = DivergenceRow::new(&Finding {
             case: &case.name,
             input: &input.label,
@@ -498,12 +696,27 @@ impl Session {
             .run_dir
             .save_input(&format!("{stem}.npy"), &shrunk.image)?;
         row.reproducer = display_path(&reproducer, &self.run_dir.path);
+        row.regression = self
+            .save_regression(case, input, &row, shrunk)?
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        row.script = self.save_script(divergent, kind, &row, shrunk, &stem)?;
+        Ok(row)
+    }
 
-        let regression = match &input.regression {
+    /// The regression file that holds this input: the replayed one, or a new one.
+    fn save_regression(
+        &mut self,
+        case: &CaseInfo,
+        input: &PlannedInput,
+        row: &DivergenceRow,
+        shrunk: &Shrunk,
+    ) -> Result<Option<PathBuf>> {
+        Ok(match &input.regression {
             // A regression that shows its divergence again is its own reproducer.
             Some(path) => Some(path.clone()),
             None if self.config.save_regressions => {
-                let record = self.regression_record(&row, input.layout, &shrunk);
+                let record = self.regression_record(row, input.layout, shrunk);
                 let path = regressions::save(&case.path, &shrunk.image, &record)?;
                 // The run directory keeps a copy: a CI job's artifact then carries it.
                 self.run_dir.keep_regression(&case.name, &path)?;
@@ -514,56 +727,39 @@ impl Session {
                 Some(path)
             }
             None => None,
-        };
-        row.regression = regression
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+        })
+    }
 
+    fn save_script(
+        &mut self,
+        divergent: &Divergent<'_>,
+        kind: Kind,
+        row: &DivergenceRow,
+        shrunk: &Shrunk,
+        stem: &str,
+    ) -> Result<String> {
+        let environment = &self.results.info.environment;
+        let version = |key: &str| environment[key].as_str().unwrap_or("?").to_string();
         let script = repro_script::render(&repro_script::ScriptSpec {
-            case: &case.name,
-            case_file: &case.path,
+            case: &divergent.case.name,
+            case_file: &divergent.case.path,
             input_file: &format!("../{}", row.reproducer),
-            input_label: &input.label,
-            layout: input.layout.name(),
-            mode_a: pair.0.name(),
-            mode_b: pair.1.name(),
+            input_label: &divergent.input.label,
+            layout: divergent.input.layout.name(),
+            mode_a: divergent.pair.0.name(),
+            mode_b: divergent.pair.1.name(),
             kind: kind.name(),
             seed: self.config.seed,
             shape: &row.shape,
             original_shape: &row.original_shape,
-            tolerance,
+            tolerance: divergent.tolerance,
             metrics: shrunk.comparison.metrics.as_ref(),
-            numpy: &self.versions.numpy,
-            tensorflow: &self.versions.tensorflow,
+            timeout: self.config.timeout,
+            numpy: &version("numpy"),
+            tensorflow: &version("tensorflow"),
         })?;
         let script = self.run_dir.save_script(&format!("{stem}.py"), &script)?;
-        row.script = display_path(&script, &self.run_dir.path);
-
-        self.progress.note(&format!(
-            "tfdiff: {} {}-{}: {kind} divergence on input {}; shrunk {} -> {} in {} step(s){}",
-            case.name,
-            pair.0,
-            pair.1,
-            input.label,
-            row.original_shape,
-            row.shape,
-            shrunk.steps,
-            if shrunk.finished {
-                ""
-            } else {
-                " (time box reached)"
-            }
-        ));
-        let index = self.divergences.append(row)?;
-        self.signatures.insert(
-            key,
-            SignatureState {
-                row: index,
-                occurrences: 1,
-            },
-        );
-        self.results.info.signatures += 1;
-        Ok(())
+        Ok(display_path(&script, &self.run_dir.path))
     }
 
     fn regression_record(
@@ -574,6 +770,7 @@ impl Session {
     ) -> RegressionRecord {
         let metrics = shrunk.comparison.metrics.as_ref();
         let environment = &self.results.info.environment;
+        let version = |key: &str| environment[key].as_str().unwrap_or_default().to_string();
         RegressionRecord {
             case: row.case.clone(),
             mode_a: row.mode_a.to_string(),
@@ -591,12 +788,9 @@ impl Session {
             max_ulp: metrics.map(|m| m.max_ulp),
             mismatches: metrics.map(|m| m.mismatches),
             error: row.error.clone(),
-            numpy: self.versions.numpy.clone(),
-            tensorflow: self.versions.tensorflow.clone(),
-            python: environment["python"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            numpy: version("numpy"),
+            tensorflow: version("tensorflow"),
+            python: version("python"),
             tfdiff: env!("CARGO_PKG_VERSION").to_string(),
             date: Utc::now().to_rfc3339(),
         }
@@ -666,7 +860,7 @@ fn parse_shape(text: &str) -> Vec<usize> {
 /// names.
 fn input_sources(
     config: &RunConfig,
-    case: &LoadedCase,
+    case: &CaseInfo,
     replay_files: &[(String, PathBuf)],
 ) -> Result<Vec<InputSource>> {
     Ok(match &config.plan {

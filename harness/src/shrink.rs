@@ -5,13 +5,18 @@
 //! Greedy and deterministic: the first candidate that keeps the signature is taken and the search
 //! starts over from it. Every candidate is smaller than its parent in (pixels, rank, channels,
 //! height + width, sum of values), so shrinking ends by itself; the time box only stops it early.
+//! With several workers, the next candidates are evaluated side by side and the first of them in
+//! candidate order that keeps the signature is taken: the same path as one at a time.
+//!
+//! A `crash` or `timeout` signature kills a worker with every candidate that keeps it; the time
+//! spent starting replacement workers is not charged to the time box (it is counted in run.json).
 
+use crate::cases::CaseInfo;
 use crate::compare::{compare, Kind, PairComparison, ToleranceSpec};
-use crate::evaluate::Evaluator;
+use crate::evaluate::{Evaluator, Job};
 use crate::generate::{Image, Layout};
 use crate::mode::Mode;
 use crate::outcome::Outcome;
-use crate::python::LoadedCase;
 use anyhow::Result;
 use ndarray::{Axis, Slice};
 use std::collections::BTreeSet;
@@ -22,7 +27,7 @@ const PER_ELEMENT_LIMIT: usize = 64;
 
 /// What a divergence must keep showing while it shrinks.
 pub struct Target<'a> {
-    pub case: &'a LoadedCase,
+    pub case: &'a CaseInfo,
     pub pair: (Mode, Mode),
     pub kind: Kind,
     pub tolerance: &'a ToleranceSpec,
@@ -42,16 +47,17 @@ pub struct Shrunk {
     pub finished: bool,
 }
 
-/// Shrinks `image`, which shows `target` with `outcomes`/`comparison`, for at most `budget`.
-pub fn shrink(
-    evaluator: &mut impl Evaluator,
+/// Shrinks `image`, which shows `target` with `outcomes`/`comparison`, for at most `budget`
+/// (or until `stop` says so).
+pub fn shrink<E: Evaluator>(
+    evaluator: &mut E,
     target: &Target<'_>,
-    image: Image,
-    outcomes: (Outcome, Outcome),
-    comparison: PairComparison,
+    start: (Image, (Outcome, Outcome), PairComparison),
     budget: Duration,
+    stop: &dyn Fn() -> bool,
 ) -> Result<Shrunk> {
-    let deadline = Instant::now() + budget;
+    let (image, outcomes, comparison) = start;
+    let mut deadline = Instant::now() + budget;
     let mut best = Shrunk {
         image,
         outcomes,
@@ -61,23 +67,39 @@ pub fn shrink(
         finished: false,
     };
     let modes = [target.pair.0, target.pair.1];
+    let batch = evaluator.parallelism().max(1);
     'search: loop {
-        for candidate in candidates(&best.image) {
-            if Instant::now() >= deadline {
+        let list = candidates(&best.image);
+        for chunk in list.chunks(batch) {
+            if Instant::now() >= deadline || stop() {
                 break 'search;
             }
-            let image = apply(&best.image, &candidate);
-            best.tried += 1;
-            let mut outcomes = evaluator.evaluate(target.case, &image, target.layout, &modes)?;
-            let b = outcomes.pop().expect("two modes give two outcomes");
-            let a = outcomes.pop().expect("two modes give two outcomes");
-            let comparison = compare(&a, &b, target.tolerance);
-            if comparison.kind == Some(target.kind) {
-                best.image = image;
-                best.outcomes = (a, b);
-                best.comparison = comparison;
-                best.steps += 1;
-                continue 'search;
+            let images: Vec<Image> = chunk.iter().map(|c| apply(&best.image, c)).collect();
+            let jobs: Vec<Job<'_>> = images
+                .iter()
+                .map(|image| Job {
+                    case: &target.case.name,
+                    image,
+                    layout: target.layout,
+                    modes: &modes,
+                })
+                .collect();
+            let evaluations = evaluator.evaluate_all(&jobs)?;
+            let restarts = evaluations.iter().map(|e| e.restart_seconds);
+            deadline += Duration::from_secs_f64(restarts.fold(0.0, f64::max));
+            for (image, evaluation) in images.into_iter().zip(evaluations) {
+                best.tried += 1;
+                let mut outcomes = evaluation.outcomes;
+                let b = outcomes.pop().expect("two modes give two outcomes");
+                let a = outcomes.pop().expect("two modes give two outcomes");
+                let comparison = compare(&a, &b, target.tolerance);
+                if comparison.kind == Some(target.kind) {
+                    best.image = image;
+                    best.outcomes = (a, b);
+                    best.comparison = comparison;
+                    best.steps += 1;
+                    continue 'search;
+                }
             }
         }
         best.finished = true;
@@ -128,8 +150,14 @@ fn candidates(image: &Image) -> Vec<Candidate> {
             continue;
         }
         let half = len / 2;
-        let mut slices = vec![(0, half), (half, len), (0, len - 1), (1, len)];
-        slices.dedup();
+        // The first row (column) alone first: most edge bugs need no more than one, and a
+        // crash or hang found on a big image then costs two worker restarts, not a dozen.
+        let mut slices: Vec<(usize, usize)> = Vec::new();
+        for slice in [(0, 1), (0, half), (half, len), (0, len - 1), (1, len)] {
+            if !slices.contains(&slice) {
+                slices.push(slice);
+            }
+        }
         for (start, end) in slices {
             if end - start < len {
                 list.push(Candidate::Slice { axis, start, end });

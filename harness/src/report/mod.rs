@@ -21,13 +21,14 @@ pub use summary_md::SummaryMarkdown;
 pub use table::print_table;
 
 use crate::baseline::{Baseline, KnownDivergence, Status};
+use crate::cases::{CaseInfo, CaseLoadFailure};
 use crate::compare::{Kind, PairComparison};
 use crate::generate::Image;
 use crate::mode::Mode;
 use crate::options::RunConfig;
 use crate::outcome::Outcome;
+use crate::pool::WorkerStats;
 use crate::probe::Contamination;
-use crate::python::{CaseInfo, CaseLoadFailure};
 use crate::python_env::PythonEnv;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -103,9 +104,17 @@ pub struct RunInfo {
     /// Whether importing and running TensorFlow changed NumPy's results in this process.
     #[serde(default)]
     pub contamination: Option<Contamination>,
+    /// Worker processes: slots, starts and restarts, crashes, timeouts, start-up time and
+    /// peak memory.
+    #[serde(default)]
+    pub workers: WorkerStats,
     pub cases: Vec<CaseInfo>,
     pub case_load_failures: Vec<CaseLoadFailure>,
+    /// Whether a signal stopped the run between inputs.
     pub interrupted: bool,
+    /// The signal that stopped it: "SIGINT" or "SIGTERM".
+    #[serde(default)]
+    pub stop_signal: Option<String>,
     /// Why the run stopped early, when it did.
     pub error: Option<String>,
 }
@@ -198,7 +207,11 @@ impl PairSummary {
                     .map_or(metrics.max_ulp, |m| m.max(metrics.max_ulp)),
             );
         }
-        if comparison.kind == Some(Kind::Error) && self.first_error.is_none() {
+        let raised = matches!(
+            comparison.kind,
+            Some(Kind::Error | Kind::Crash | Kind::Timeout)
+        );
+        if raised && self.first_error.is_none() {
             self.first_error = Some(error_text((self.mode_a, a), (self.mode_b, b)));
             self.first_error_input = Some(input.to_string());
         }

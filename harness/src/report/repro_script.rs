@@ -26,6 +26,8 @@ pub struct ScriptSpec<'a> {
     pub tolerance: &'a ToleranceSpec,
     /// The measured comparison, for the dtype the rule applies in.
     pub metrics: Option<&'a Metrics>,
+    /// Seconds a mode may take before the script calls it hung (`--timeout`).
+    pub timeout: f64,
     pub numpy: &'a str,
     pub tensorflow: &'a str,
 }
@@ -57,6 +59,7 @@ pub fn render(spec: &ScriptSpec<'_>) -> Result<String> {
         ("@ATOL@", format!("{atol:e}")),
         ("@MAX_ULP@", max_ulp),
         ("@COMPARE_DTYPE@", quote(compare_dtype)),
+        ("@TIMEOUT@", format!("{:?}", spec.timeout)),
         ("@CASE@", spec.case.to_string()),
         ("@MODE_A@", spec.mode_a.to_string()),
         ("@MODE_B@", spec.mode_b.to_string()),

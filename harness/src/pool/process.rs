@@ -1,0 +1,344 @@
+//! One worker process as the driver holds it: started with spawn/exec (never fork after
+//! TensorFlow is imported — the driver never imports it at all), its stdout read frame by frame
+//! on a thread of its own, its stderr read line by line into the slot's log and into the tail a
+//! crash report keeps, and reaped with `wait4` for its exit status and peak resident memory.
+
+use super::log::WorkerLog;
+use crate::protocol::{read_frame, write_frame, Request, Response, EVALUATION_MARKER};
+use crate::worker::DRIVER_PID_VARIABLE;
+use anyhow::{Context, Result};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, BufWriter};
+use std::path::Path;
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Lines of a mode's stderr a crash report keeps.
+const TAIL_LINES: usize = 20;
+/// Characters of one stderr line a crash report keeps.
+const TAIL_LINE_CHARS: usize = 500;
+
+/// What reading the next frame gave.
+pub enum Received {
+    Message(Response),
+    /// The worker closed its end (it died) or sent something that is not a frame.
+    Gone(String),
+    TimedOut,
+}
+
+/// How a worker process ended.
+#[derive(Clone, Debug)]
+pub struct Exit {
+    /// "SIGSEGV", "exit status 3", ...
+    pub cause: String,
+    /// Peak resident memory in bytes (`ru_maxrss`).
+    pub peak_rss: u64,
+    /// What the worker wrote to stderr since its last mode started.
+    pub stderr: Vec<String>,
+}
+
+pub struct WorkerProcess {
+    pub pid: u32,
+    stdin: BufWriter<ChildStdin>,
+    frames: Receiver<std::io::Result<Option<Response>>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_done: Receiver<()>,
+}
+
+impl WorkerProcess {
+    /// Starts `tfdiff worker` on the environment; its stderr goes to `log`.
+    pub fn spawn(env_dir: &Path, log: Arc<Mutex<WorkerLog>>) -> Result<WorkerProcess> {
+        let exe =
+            std::env::current_exe().context("locating the tfdiff binary to start a worker")?;
+        let mut child = Command::new(exe)
+            .arg("worker")
+            .arg("--python-env")
+            .arg(env_dir)
+            .env(DRIVER_PID_VARIABLE, std::process::id().to_string())
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting a worker process")?;
+        let pid = child.id();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let stdin = BufWriter::with_capacity(1 << 16, child.stdin.take().expect("stdin is piped"));
+        // The child is reaped with wait4 (`finish`), not through `child`.
+        drop(child);
+
+        let (frame_sender, frames) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name(format!("worker-{pid}-out"))
+            .spawn(move || {
+                let mut reader = BufReader::with_capacity(1 << 16, stdout);
+                loop {
+                    let frame = read_frame::<Response>(&mut reader);
+                    let end = !matches!(frame, Ok(Some(_)));
+                    if frame_sender.send(frame).is_err() || end {
+                        break;
+                    }
+                }
+            })?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (done_sender, stderr_done) = crossbeam_channel::bounded(1);
+        let thread_tail = Arc::clone(&tail);
+        std::thread::Builder::new()
+            .name(format!("worker-{pid}-err"))
+            .spawn(move || {
+                read_stderr(stderr, &thread_tail, &log, pid);
+                let _ = done_sender.send(());
+            })?;
+        Ok(WorkerProcess {
+            pid,
+            stdin,
+            frames,
+            tail,
+            stderr_done,
+        })
+    }
+
+    pub fn send(&mut self, request: &Request) -> std::io::Result<()> {
+        write_frame(&mut self.stdin, request)
+    }
+
+    /// The next frame, waiting at most `timeout` (forever with None).
+    pub fn receive(&self, timeout: Option<Duration>) -> Received {
+        let frame = match timeout {
+            Some(timeout) => match self.frames.recv_timeout(timeout) {
+                Ok(frame) => frame,
+                Err(RecvTimeoutError::Timeout) => return Received::TimedOut,
+                Err(RecvTimeoutError::Disconnected) => return Received::Gone("closed".into()),
+            },
+            None => match self.frames.recv() {
+                Ok(frame) => frame,
+                Err(_) => return Received::Gone("closed".into()),
+            },
+        };
+        match frame {
+            Ok(Some(message)) => Received::Message(message),
+            Ok(None) => Received::Gone("closed its output".into()),
+            Err(error) => Received::Gone(format!("broke the protocol: {error}")),
+        }
+    }
+
+    /// Whether the process has not exited yet (it may be a zombie waiting for `finish`).
+    pub fn is_alive(&self) -> bool {
+        // SAFETY: waitid with WNOWAIT only inspects the child; nothing is reaped.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let result = libc::waitid(
+                libc::P_PID,
+                self.pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            result == 0 && info.si_pid() == 0
+        }
+    }
+
+    pub fn kill(&self) {
+        // SAFETY: the pid is our unreaped child, so it cannot have been reused.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+
+    /// Waits up to `grace` for the process to exit, kills it after that, reaps it and returns
+    /// how it ended, with the stderr lines of the mode it was running.
+    pub fn finish(self, grace: Duration) -> Exit {
+        let WorkerProcess {
+            pid,
+            stdin,
+            tail,
+            stderr_done,
+            ..
+        } = self;
+        // A worker waiting for its next request reads the end of its input and exits.
+        drop(stdin);
+        let deadline = Instant::now() + grace;
+        let (status, usage) = loop {
+            if let Some(reaped) = wait4(pid, false) {
+                break reaped;
+            }
+            if Instant::now() >= deadline {
+                // SAFETY: the pid is our unreaped child, so it cannot have been reused.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+                break wait4(pid, true).expect("a blocking wait4 returns");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        // The process is gone, so its stderr pipe has closed unless a child of its own still
+        // holds it: wait for the reader a little, not forever.
+        let _ = stderr_done.recv_timeout(Duration::from_secs(2));
+        let stderr = tail.lock().expect("tail lock").iter().cloned().collect();
+        Exit {
+            cause: describe_status(status),
+            peak_rss: (usage.ru_maxrss.max(0) as u64) * 1024,
+            stderr,
+        }
+    }
+}
+
+/// Reaps `pid`; None while it runs (unless `block`).
+fn wait4(pid: u32, block: bool) -> Option<(libc::c_int, libc::rusage)> {
+    let options = if block { 0 } else { libc::WNOHANG };
+    // SAFETY: wait4 writes the status and the rusage this function owns.
+    unsafe {
+        let mut status = 0;
+        let mut usage: libc::rusage = std::mem::zeroed();
+        loop {
+            let result = libc::wait4(pid as libc::pid_t, &mut status, options, &mut usage);
+            if result == pid as libc::pid_t {
+                return Some((status, usage));
+            }
+            if result == 0 {
+                return None;
+            }
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EINTR) {
+                // ECHILD: already reaped; nothing more to learn.
+                return Some((0, usage));
+            }
+        }
+    }
+}
+
+/// "SIGSEGV" or "exit status N".
+fn describe_status(status: libc::c_int) -> String {
+    if libc::WIFSIGNALED(status) {
+        signal_name(libc::WTERMSIG(status))
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    }
+}
+
+pub fn signal_name(signal: libc::c_int) -> String {
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGQUIT => "SIGQUIT",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}
+
+/// Copies the worker's stderr into its log and keeps the lines written since the last mode
+/// started, cleaned of log timestamps so the same crash reads the same on every run.
+fn read_stderr(
+    stderr: impl std::io::Read,
+    tail: &Mutex<VecDeque<String>>,
+    log: &Mutex<WorkerLog>,
+    pid: u32,
+) {
+    let mut reader = BufReader::new(stderr);
+    let mut bytes = Vec::new();
+    log.lock()
+        .expect("log lock")
+        .line(&format!("=== tfdiff worker pid {pid} started ==="));
+    while matches!(reader.read_until(b'\n', &mut bytes), Ok(n) if n > 0) {
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.trim_end_matches(['\n', '\r']);
+        if line == EVALUATION_MARKER {
+            tail.lock().expect("tail lock").clear();
+        } else if !line.trim().is_empty() {
+            log.lock().expect("log lock").line(line);
+            let mut tail = tail.lock().expect("tail lock");
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(clean_line(line));
+        }
+        bytes.clear();
+    }
+}
+
+/// A stderr line without the timestamp (and thread id) that TensorFlow's and absl's logging
+/// put in front: `2026-11-29 01:22:12.345678: F tensorflow/...] msg` and
+/// `F0000 00:00:1732841234.123456   12345 file.cc:45] msg` become `F tensorflow/...] msg` and
+/// `F file.cc:45] msg`. Cut to `TAIL_LINE_CHARS`.
+pub fn clean_line(line: &str) -> String {
+    let bytes = line.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        range
+            .clone()
+            .all(|i| bytes.get(i).is_some_and(u8::is_ascii_digit))
+    };
+    let mut cleaned = line;
+    if digits(0..4) && bytes.get(4) == Some(&b'-') && bytes.get(10) == Some(&b' ') {
+        if let Some(end) = line.get(11..).and_then(|rest| rest.find(": ")) {
+            cleaned = &line[11 + end + 2..];
+        }
+    } else if bytes.first().is_some_and(|c| b"IWEF".contains(c))
+        && digits(1..5)
+        && bytes.get(5) == Some(&b' ')
+    {
+        // Severity, date, time, thread id, then the location.
+        let mut fields = line[6..].split_whitespace();
+        let (time, thread) = (fields.next(), fields.next());
+        if time.is_some() && thread.is_some_and(|t| t.bytes().all(|b| b.is_ascii_digit())) {
+            let rest = line[6..]
+                .trim_start()
+                .split_once(char::is_whitespace)
+                .map(|(_, rest)| rest.trim_start())
+                .and_then(|rest| rest.split_once(char::is_whitespace))
+                .map(|(_, rest)| rest.trim_start())
+                .unwrap_or("");
+            return truncate(&format!("{} {rest}", &line[..1]));
+        }
+    }
+    truncate(cleaned)
+}
+
+fn truncate(text: &str) -> String {
+    match text.char_indices().nth(TAIL_LINE_CHARS) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_timestamps_are_removed_so_a_crash_reads_the_same_every_run() {
+        assert_eq!(
+            clean_line(
+                "2026-11-29 01:22:12.345678: F tensorflow/core/framework/tensor_shape.cc:45] \
+                 Check failed: size >= 0"
+            ),
+            "F tensorflow/core/framework/tensor_shape.cc:45] Check failed: size >= 0"
+        );
+        assert_eq!(
+            clean_line("F0000 00:00:1795915400.282168    3234 port.cc:153] Check failed: planted"),
+            "F port.cc:153] Check failed: planted"
+        );
+        assert_eq!(clean_line("Fatal Python error"), "Fatal Python error");
+        assert_eq!(clean_line("plain text"), "plain text");
+        assert!(clean_line(&"x".repeat(2000)).len() < 600);
+    }
+
+    #[test]
+    fn signals_have_their_names() {
+        assert_eq!(signal_name(libc::SIGSEGV), "SIGSEGV");
+        assert_eq!(signal_name(libc::SIGABRT), "SIGABRT");
+        assert_eq!(signal_name(64), "signal 64");
+    }
+}

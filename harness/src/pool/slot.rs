@@ -1,0 +1,359 @@
+//! One `--jobs` slot: a thread that owns one worker process at a time, takes jobs from the
+//! pool's queue, and turns a worker's death into an outcome. A mode that kills the worker is a
+//! `crash` (signal or exit status, with the stderr it left); a mode that outlives `--timeout`
+//! is a `timeout` and its worker is killed. Either way a fresh worker takes over and the job's
+//! remaining modes run there, so the pairs without the lost mode are still compared.
+//!
+//! Workers are spawned from this thread, which lives as long as the pool: the parent-death
+//! signal a worker sets fires when the thread that spawned it ends.
+
+use super::log::WorkerLog;
+use super::process::{Exit, Received, WorkerProcess};
+use super::{Control, JobRequest, Shared};
+use crate::cases::{CaseFile, CaseInfo};
+use crate::evaluate::Evaluation;
+use crate::outcome::{Crash, Outcome};
+use crate::protocol::{Evaluate, Hello, Init, Request, Response};
+use anyhow::{anyhow, bail, Result};
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a worker may take to import NumPy and TensorFlow and load the cases.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a worker may take to shut down cleanly before it is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a probe stage (TensorFlow workout and NumPy battery) may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What a slot's first worker reported while starting.
+pub struct Startup {
+    pub hello: Hello,
+    /// Each case's load result, in the order of the run's case list.
+    pub loads: Vec<(CaseFile, Result<CaseInfo, String>)>,
+    pub seconds: f64,
+}
+
+/// Why a start did not give a ready worker.
+enum Handshake {
+    Ready(Hello, Vec<(CaseFile, Result<CaseInfo, String>)>),
+    /// The worker died while importing this case (index into the slot's cases).
+    DiedLoading(usize),
+    /// The worker said why it cannot work (a broken environment): that is the whole error.
+    Fatal(String),
+    Failed(String),
+}
+
+pub struct Slot {
+    pub index: usize,
+    pub shared: Arc<Shared>,
+    pub log: Arc<Mutex<WorkerLog>>,
+    /// The cases its workers load: the run's, less those whose import kills a worker.
+    cases: Vec<CaseFile>,
+    worker: Option<WorkerProcess>,
+    /// Cases that killed a worker while being imported, with how.
+    killed_at_import: Vec<(CaseFile, String)>,
+    started_once: bool,
+}
+
+impl Slot {
+    pub fn new(index: usize, shared: Arc<Shared>, log: Arc<Mutex<WorkerLog>>) -> Slot {
+        let cases = shared.cases.clone();
+        Slot {
+            index,
+            shared,
+            log,
+            cases,
+            worker: None,
+            killed_at_import: Vec::new(),
+            started_once: false,
+        }
+    }
+
+    /// The slot's thread: start (reporting how it went), then serve until the queue closes.
+    pub fn run(
+        mut self,
+        startup: Sender<(usize, Result<Startup>)>,
+        jobs: Receiver<JobRequest>,
+        control: Receiver<Control>,
+    ) {
+        let first = self.start();
+        let started = first.is_ok();
+        let _ = startup.send((self.index, first));
+        drop(startup);
+        if !started {
+            return;
+        }
+        let never = crossbeam_channel::never();
+        let mut control = Some(control);
+        loop {
+            crossbeam_channel::select! {
+                recv(jobs) -> job => match job {
+                    Ok(job) => {
+                        let result = self.run_job(&job.evaluate);
+                        let _ = job.reply.send(result);
+                    }
+                    Err(_) => break,
+                },
+                recv(control.as_ref().unwrap_or(&never)) -> message => match message {
+                    Ok(Control::ProbeStage { name, reply }) => {
+                        let _ = reply.send(self.probe_stage(&name));
+                    }
+                    Err(_) => control = None,
+                },
+            }
+        }
+        self.stop();
+    }
+
+    /// Starts a worker and waits until it is ready. A case whose import kills the worker is
+    /// recorded as not loadable and the worker started again without it.
+    fn start(&mut self) -> Result<Startup> {
+        let begun = Instant::now();
+        loop {
+            let mut process = WorkerProcess::spawn(&self.shared.env_dir, Arc::clone(&self.log))?;
+            self.shared.set_live(self.index, Some(process.pid));
+            self.shared.stats().starts += 1;
+            let init = Init {
+                cases: self.cases.clone(),
+                probe: self.shared.probe && self.index == 0 && !self.started_once,
+                force_ftz_daz: self.shared.force_ftz_daz,
+            };
+            let handshake = match process.send(&Request::Init(init)) {
+                Ok(()) => handshake(&process, &self.cases),
+                Err(error) => Handshake::Failed(format!("cannot talk to the worker: {error}")),
+            };
+            match handshake {
+                Handshake::Ready(hello, mut loads) => {
+                    self.worker = Some(process);
+                    self.started_once = true;
+                    for (file, cause) in &self.killed_at_import {
+                        loads.push((file.clone(), Err(cause.clone())));
+                    }
+                    let order =
+                        |file: &CaseFile| self.shared.cases.iter().position(|case| case == file);
+                    loads.sort_by_key(|(file, _)| order(file));
+                    return Ok(Startup {
+                        hello,
+                        loads,
+                        seconds: begun.elapsed().as_secs_f64(),
+                    });
+                }
+                Handshake::DiedLoading(index) => {
+                    let exit = self.retire(process, Duration::from_secs(2));
+                    self.shared.stats().crashes += 1;
+                    let file = self.cases.remove(index);
+                    let cause = format!(
+                        "{}: importing it killed the worker process ({})",
+                        file.path.display(),
+                        Outcome::Crash(crash_of(exit))
+                            .error_text()
+                            .unwrap_or_default()
+                    );
+                    self.killed_at_import.push((file, cause));
+                }
+                Handshake::Fatal(message) => {
+                    self.retire(process, Duration::from_secs(1));
+                    bail!("{message}");
+                }
+                Handshake::Failed(message) => {
+                    let exit = self.retire(process, Duration::from_secs(1));
+                    let stderr = exit.stderr.join("\n    ");
+                    bail!(
+                        "a worker process could not start ({message}; it ended with {}){}",
+                        exit.cause,
+                        if stderr.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; its last words:\n    {stderr}")
+                        }
+                    );
+                }
+            }
+        }
+    }
+
+    /// Evaluates one input in its modes, one mode at a time, replacing the worker whenever a
+    /// mode crashes it or runs out of time.
+    fn run_job(&mut self, request: &Evaluate) -> Result<Evaluation> {
+        let mut outcomes = Vec::with_capacity(request.modes.len());
+        let mut restart_seconds = 0.0;
+        let mut lost_before_start = 0;
+        while outcomes.len() < request.modes.len() {
+            restart_seconds += self.ensure_worker()?;
+            let remaining = request.modes[outcomes.len()..].to_vec();
+            let message = Request::Evaluate(Evaluate {
+                modes: remaining.clone(),
+                ..request.clone()
+            });
+            let worker = self.worker.as_mut().expect("ensured");
+            if worker.send(&message).is_err() {
+                // It died between jobs, not in one of ours: start another and try again.
+                lost_before_start += 1;
+                if lost_before_start > 2 {
+                    bail!("worker processes keep dying before they read a job");
+                }
+                self.lose_worker(false);
+                continue;
+            }
+            for _ in &remaining {
+                match self.next_outcome()? {
+                    Some(outcome) => outcomes.push(outcome),
+                    None => break,
+                }
+            }
+            if outcomes.len() == request.modes.len() && self.worker.is_some() {
+                self.read_traces(&request.case)?;
+            }
+        }
+        Ok(Evaluation {
+            outcomes,
+            restart_seconds,
+        })
+    }
+
+    /// The next mode's outcome; a crash or a timeout when the worker is lost on it (then None
+    /// is returned for the modes after it, which run on the next worker).
+    fn next_outcome(&mut self) -> Result<Option<Outcome>> {
+        let Some(worker) = &self.worker else {
+            return Ok(None);
+        };
+        Ok(Some(match worker.receive(Some(self.shared.timeout)) {
+            Received::Message(Response::ModeDone(outcome)) => outcome,
+            Received::Message(Response::Fatal(message)) => bail!("a worker failed: {message}"),
+            Received::Message(other) => bail!("a worker sent {other:?} where an outcome was due"),
+            Received::TimedOut => {
+                self.lose_worker(true);
+                self.shared.stats().timeouts += 1;
+                Outcome::Timeout {
+                    seconds: self.shared.timeout.as_secs_f64(),
+                }
+            }
+            Received::Gone(_) => {
+                let exit = self.lose_worker(false);
+                self.shared.stats().crashes += 1;
+                Outcome::Crash(crash_of(exit))
+            }
+        }))
+    }
+
+    fn read_traces(&mut self, case: &str) -> Result<()> {
+        let worker = self.worker.as_ref().expect("checked");
+        match worker.receive(Some(self.shared.timeout)) {
+            Received::Message(Response::Finished { traces }) => {
+                self.shared.add_traces(case, traces);
+                Ok(())
+            }
+            Received::Message(Response::Fatal(message)) => bail!("a worker failed: {message}"),
+            Received::Message(other) => bail!("a worker sent {other:?} where Finished was due"),
+            // Every mode gave its outcome; a worker lost after that costs only a restart.
+            Received::TimedOut => {
+                self.lose_worker(true);
+                Ok(())
+            }
+            Received::Gone(_) => {
+                self.lose_worker(false);
+                Ok(())
+            }
+        }
+    }
+
+    /// A live worker, started if there is none; returns the seconds spent starting it.
+    fn ensure_worker(&mut self) -> Result<f64> {
+        if self.worker.as_ref().is_some_and(WorkerProcess::is_alive) {
+            return Ok(0.0);
+        }
+        if self.worker.is_some() {
+            self.lose_worker(false);
+        }
+        if self.shared.closing.load(Ordering::SeqCst) {
+            bail!("the run is stopping");
+        }
+        let begun = Instant::now();
+        self.start()?;
+        let seconds = begun.elapsed().as_secs_f64();
+        let mut stats = self.shared.stats();
+        stats.restarts += 1;
+        stats.restart_seconds += seconds;
+        Ok(seconds)
+    }
+
+    /// Reaps the current worker (killing it first if `kill`) and records what it used.
+    fn lose_worker(&mut self, kill: bool) -> Exit {
+        let process = self.worker.take().expect("a worker to lose");
+        if kill {
+            process.kill();
+        }
+        self.retire(process, Duration::from_secs(2))
+    }
+
+    fn retire(&mut self, process: WorkerProcess, grace: Duration) -> Exit {
+        let exit = process.finish(grace);
+        self.shared.set_live(self.index, None);
+        let mut stats = self.shared.stats();
+        let peak = &mut stats.peak_rss_mb[self.index];
+        *peak = peak.max(exit.peak_rss as f64 / 1e6);
+        exit
+    }
+
+    fn probe_stage(&mut self, name: &str) -> Result<String> {
+        self.ensure_worker()?;
+        let worker = self.worker.as_mut().expect("ensured");
+        worker.send(&Request::ProbeStage {
+            name: name.to_string(),
+        })?;
+        match worker.receive(Some(PROBE_TIMEOUT)) {
+            Received::Message(Response::Stage(json)) => Ok(json),
+            Received::Message(Response::Fatal(message)) => Err(anyhow!("{message}")),
+            _ => {
+                self.lose_worker(true);
+                Err(anyhow!("the worker did not answer the probe"))
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut process) = self.worker.take() {
+            let _ = process.send(&Request::Shutdown);
+            let _ = self.retire(process, SHUTDOWN_GRACE);
+        }
+    }
+}
+
+/// Reads Hello, one CaseLoaded per case, and Ready.
+fn handshake(process: &WorkerProcess, cases: &[CaseFile]) -> Handshake {
+    let hello = match process.receive(Some(STARTUP_TIMEOUT)) {
+        Received::Message(Response::Hello(hello)) => hello,
+        Received::Message(Response::Fatal(message)) => return Handshake::Fatal(message),
+        Received::Message(other) => return Handshake::Failed(format!("it said {other:?}")),
+        Received::TimedOut => {
+            return Handshake::Failed(format!("no answer within {} s", STARTUP_TIMEOUT.as_secs()))
+        }
+        Received::Gone(why) => return Handshake::Failed(format!("it {why}")),
+    };
+    let mut loads = Vec::with_capacity(cases.len());
+    for (index, file) in cases.iter().enumerate() {
+        match process.receive(Some(STARTUP_TIMEOUT)) {
+            Received::Message(Response::CaseLoaded { name, result }) if name == file.name => {
+                loads.push((file.clone(), result));
+            }
+            Received::Gone(_) => return Handshake::DiedLoading(index),
+            Received::Message(Response::Fatal(message)) => return Handshake::Fatal(message),
+            _ => return Handshake::Failed(format!("it did not load {}", file.name)),
+        }
+    }
+    match process.receive(Some(STARTUP_TIMEOUT)) {
+        Received::Message(Response::Ready) => {}
+        Received::Gone(why) => return Handshake::Failed(format!("it {why}")),
+        _ => return Handshake::Failed("it did not say it was ready".into()),
+    }
+    Handshake::Ready(hello, loads)
+}
+
+fn crash_of(exit: Exit) -> Crash {
+    Crash {
+        cause: exit.cause,
+        stderr: exit.stderr,
+    }
+}

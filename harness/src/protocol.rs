@@ -1,0 +1,208 @@
+//! The driver–worker protocol: what crosses the pipes between `tfdiff` (the driver) and each
+//! `tfdiff worker` process.
+//!
+//! A frame is an 8-byte little-endian length followed by that many bytes of a message encoded
+//! with postcard. Postcard is a maintained serde format with a frozen, documented wire format
+//! (1.0); it is compact and fast, and byte buffers (`serde_bytes`) are copied as they are, so an
+//! image or an output array travels as raw bytes with its shape and dtype, never as text.
+//! (Bincode, the usual choice, is unmaintained since 2025.) The frames go over the worker's own
+//! stdin and stdout, which the worker moves out of the way of anything a case prints: the
+//! worker's fd 1 and 2 both go to its stderr pipe, the driver's log of that worker.
+//!
+//! A conversation: the driver sends `Init`; the worker answers `Hello` (after importing NumPy
+//! and TensorFlow), one `CaseLoaded` per case, then `Ready` — or `Fatal` when the environment
+//! is broken. Then for each `Evaluate` the worker sends one `ModeDone` per mode as soon as that
+//! mode finishes, so when the worker dies the driver knows which mode was running, and a
+//! `Finished` after the last. `ProbeStage` is answered with `Stage`; `Shutdown` ends the worker.
+
+use crate::cases::{CaseFile, CaseInfo};
+use crate::generate::{Image, Layout};
+use crate::mode::Mode;
+use crate::outcome::Outcome;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+/// Frames larger than this are refused as corrupt (the largest generated output is far below).
+const MAX_FRAME: u64 = 1 << 36;
+
+/// A line the worker writes to its stderr when it starts an evaluation: everything after the
+/// last one is what that input's modes printed, the lines a crash report keeps.
+pub const EVALUATION_MARKER: &str = "\u{1e}tfdiff-worker: evaluation starts";
+
+/// Driver to worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    Init(Init),
+    Evaluate(Evaluate),
+    /// Run TensorFlow (eager, tf.function, XLA), then measure the probe's battery.
+    ProbeStage {
+        name: String,
+    },
+    Shutdown,
+}
+
+/// What a worker loads when it starts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Init {
+    pub cases: Vec<CaseFile>,
+    /// Measure the probe's stages before and after `import tensorflow`.
+    pub probe: bool,
+    /// Set FTZ and DAZ before importing TensorFlow (`tfdiff probe --force-ftz-daz`).
+    pub force_ftz_daz: bool,
+}
+
+/// One input of one case, to run in `modes` in order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Evaluate {
+    pub case: String,
+    pub image: WireImage,
+    pub layout: Layout,
+    pub modes: Vec<Mode>,
+}
+
+/// A uint8 image as shape and C-order bytes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireImage {
+    pub shape: Vec<usize>,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl WireImage {
+    pub fn new(image: &Image) -> WireImage {
+        WireImage {
+            shape: image.shape().to_vec(),
+            data: image.iter().copied().collect(),
+        }
+    }
+
+    pub fn into_image(self) -> Result<Image, String> {
+        Image::from_shape_vec(self.shape, self.data).map_err(|error| error.to_string())
+    }
+}
+
+/// Worker to driver.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    Hello(Hello),
+    /// A case file imported (its description) or not (why, naming the file).
+    CaseLoaded {
+        name: String,
+        result: Result<CaseInfo, String>,
+    },
+    Ready,
+    /// One mode's outcome, in the order the modes were asked for.
+    ModeDone(Outcome),
+    /// All modes of an `Evaluate` are done; the case's trace counts in this process so far.
+    Finished {
+        traces: BTreeMap<String, u64>,
+    },
+    /// A probe stage, as JSON (`probe::Stage`).
+    Stage(String),
+    /// The worker cannot work (e.g. TensorFlow does not import); it exits after this.
+    Fatal(String),
+}
+
+/// What a worker says about itself once NumPy and TensorFlow are imported.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Hello {
+    pub pid: u32,
+    pub python_version: String,
+    pub site_packages: PathBuf,
+    pub numpy: String,
+    pub tensorflow: String,
+    /// `environment_info()` as JSON.
+    pub environment: String,
+    /// Probe stages measured while starting (`Init::probe`), as JSON.
+    pub stages: Vec<String>,
+}
+
+/// Writes one frame and flushes it.
+pub fn write_frame(writer: &mut impl Write, message: &impl Serialize) -> io::Result<()> {
+    let bytes = postcard::to_stdvec(message).map_err(io::Error::other)?;
+    writer.write_all(&(bytes.len() as u64).to_le_bytes())?;
+    writer.write_all(&bytes)?;
+    writer.flush()
+}
+
+/// Reads one frame; `Ok(None)` when the stream ended cleanly between frames.
+pub fn read_frame<T: DeserializeOwned>(reader: &mut impl Read) -> io::Result<Option<T>> {
+    let mut length = [0u8; 8];
+    // Only an end before the first byte is clean; inside a frame it is a broken channel.
+    loop {
+        match reader.read(&mut length[..1]) {
+            Ok(0) => return Ok(None),
+            Ok(_) => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    reader.read_exact(&mut length[1..])?;
+    let length = u64::from_le_bytes(length);
+    if length > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {length} bytes: the channel is corrupt"),
+        ));
+    }
+    let mut bytes = vec![0u8; length as usize];
+    reader.read_exact(&mut bytes)?;
+    postcard::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_a_clean_end_is_none() {
+        let image = Image::from_shape_vec(vec![2, 2, 1], vec![0, 7, 255, 3]).unwrap();
+        let request = Request::Evaluate(Evaluate {
+            case: "scale01".into(),
+            image: WireImage::new(&image),
+            layout: Layout::Strided,
+            modes: vec![Mode::Numpy, Mode::Xla],
+        });
+        let mut buffer = Vec::new();
+        write_frame(&mut buffer, &request).unwrap();
+        write_frame(&mut buffer, &Request::Shutdown).unwrap();
+        let mut reader = buffer.as_slice();
+        let Some(Request::Evaluate(back)) = read_frame(&mut reader).unwrap() else {
+            panic!("the first frame is the evaluation");
+        };
+        assert_eq!(back.modes, [Mode::Numpy, Mode::Xla]);
+        assert_eq!(back.layout, Layout::Strided);
+        assert_eq!(back.image.into_image().unwrap(), image);
+        assert!(matches!(
+            read_frame(&mut reader).unwrap(),
+            Some(Request::Shutdown)
+        ));
+        assert!(read_frame::<Request>(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_truncated_frame_is_an_error_not_a_clean_end() {
+        let mut buffer = Vec::new();
+        write_frame(&mut buffer, &Response::Ready).unwrap();
+        write_frame(&mut buffer, &Response::Fatal("x".repeat(100))).unwrap();
+        buffer.truncate(buffer.len() - 10);
+        let mut reader = buffer.as_slice();
+        assert!(matches!(
+            read_frame(&mut reader).unwrap(),
+            Some(Response::Ready)
+        ));
+        assert!(read_frame::<Response>(&mut reader).is_err());
+    }
+
+    #[test]
+    fn an_absurd_length_is_refused_before_allocating() {
+        let bytes = u64::MAX.to_le_bytes();
+        let error = read_frame::<Response>(&mut bytes.as_slice()).unwrap_err();
+        assert!(error.to_string().contains("corrupt"), "{error}");
+    }
+}
