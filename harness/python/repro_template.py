@@ -12,10 +12,12 @@ while they still diverge.
 import importlib.util
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -71,9 +73,11 @@ def run(case, mode, image):
 
 
 def child(mode, result_file):
-    """In the child process: run one mode and pickle ("array", value) or ("error", type, text)."""
+    """In the child process: say "ready" once imports are done, run one mode, and pickle
+    ("array", value) or ("error", type, text)."""
     case = load_case()
     image = np.load(INPUT)
+    print("ready", flush=True)
     try:
         value = run(case, mode, image)
         if isinstance(value, tf.Tensor):
@@ -87,13 +91,20 @@ def child(mode, result_file):
 
 
 def outcome(mode):
-    """(array, None, None), (None, exception text, None) or (None, None, how it crashed/hung)."""
+    """(array, None, None), (None, exception text, None) or (None, None, how it crashed/hung).
+    The time-out counts from when the child has imported everything, as tfdiff's does."""
     with tempfile.TemporaryDirectory() as directory:
         result_file = os.path.join(directory, "result.pickle")
         command = [sys.executable, os.path.abspath(__file__), "--child", mode, result_file]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        process.stdout.readline()  # "ready", or nothing when it died while importing
+        # What the mode prints passes through, so a chatty case cannot fill the pipe and stall.
+        threading.Thread(target=shutil.copyfileobj, args=(process.stdout, sys.stdout), daemon=True).start()
         try:
-            status = subprocess.run(command, timeout=TIMEOUT).returncode
+            status = process.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
             return None, None, "timeout: no result within %s s" % TIMEOUT
         if status < 0:
             return None, None, "crash: %s" % signal.Signals(-status).name

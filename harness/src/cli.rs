@@ -48,12 +48,33 @@ pub enum Command {
     Diff(DiffArgs),
     /// Does importing TensorFlow change NumPy? Measure NumPy and the FTZ/DAZ bits at each stage.
     Probe(ProbeArgs),
+    /// Write the generated inputs of a seed as .npy files, with inputs.csv naming each one.
+    Inputs(InputsArgs),
     /// The probe's clean process (internal: started by probe and run).
     #[command(hide = true)]
     ProbeClean(EnvArgs),
     /// A worker process (internal: started by the driver, speaks the protocol on stdin/stdout).
     #[command(hide = true)]
     Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InputsArgs {
+    /// Directory to write input-NNNNNN.npy and inputs.csv into
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Generated inputs
+    #[arg(short = 'n', long, default_value_t = DEFAULT_INPUTS)]
+    pub inputs: u64,
+    /// Seed of the input generator
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Largest image height and width
+    #[arg(long, default_value_t = DEFAULT_MAX_SIDE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
+    pub max_side: usize,
+    /// Largest side of the occasional large image
+    #[arg(long, default_value_t = DEFAULT_MAX_SIDE_LARGE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=8192))]
+    pub max_side_large: usize,
 }
 
 #[derive(Debug, Args, Clone)]

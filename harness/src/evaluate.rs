@@ -3,7 +3,8 @@
 //! worker pool (`pool`); tests use evaluators of their own.
 //!
 //! Evaluation is submitted and waited for separately, so the driver can keep every worker busy
-//! while it takes results in the order that makes reports independent of `--jobs`.
+//! while it takes results in the order that makes reports independent of `--jobs`. `Memo` wraps
+//! an evaluator to skip what is already known (used while shrinking).
 
 use crate::generate::{Image, Layout};
 use crate::mode::Mode;
@@ -58,5 +59,141 @@ pub trait Evaluator {
             .into_iter()
             .map(|ticket| self.wait(ticket))
             .collect()
+    }
+}
+
+/// Images up to this many elements have their outcomes remembered by `Memo`.
+const MEMO_ELEMENTS: usize = 1 << 16;
+/// Outcomes a `Memo` keeps before it starts over.
+const MEMO_ENTRIES: usize = 50_000;
+
+type MemoKey = (String, Layout, Vec<usize>, Vec<u8>, Mode);
+
+/// Outcomes already known, by case, image, layout and mode.
+#[derive(Default)]
+pub struct OutcomeCache {
+    entries: std::collections::HashMap<MemoKey, Outcome>,
+}
+
+impl OutcomeCache {
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// An evaluator that asks `inner` only for the modes whose outcome on that image is not known
+/// yet. Shrinking the signatures of one input asks for the same candidates in the same modes
+/// again — numpy–eager, numpy–graph and numpy–xla all run numpy — and every repeated crash or
+/// hang would cost a worker restart or a time-out. Evaluation is deterministic (the reports rely
+/// on it), so a known outcome is the outcome.
+pub struct Memo<'e, E: Evaluator> {
+    pub inner: &'e mut E,
+    pub cache: &'e mut OutcomeCache,
+}
+
+pub struct MemoTicket<T> {
+    known: Vec<Option<Outcome>>,
+    /// The keys of the modes asked of `inner`, in order; None when the image is too large.
+    keys: Vec<Option<MemoKey>>,
+    ticket: Option<T>,
+}
+
+impl<E: Evaluator> Evaluator for Memo<'_, E> {
+    type Ticket = MemoTicket<E::Ticket>;
+
+    fn parallelism(&self) -> usize {
+        self.inner.parallelism()
+    }
+
+    fn submit(&mut self, job: Job<'_>) -> Result<Self::Ticket> {
+        let small = job.image.len() <= MEMO_ELEMENTS;
+        let data: Vec<u8> = if small {
+            job.image.iter().copied().collect()
+        } else {
+            Vec::new()
+        };
+        let key = |mode: Mode| {
+            small.then(|| {
+                let shape = job.image.shape().to_vec();
+                (job.case.to_string(), job.layout, shape, data.clone(), mode)
+            })
+        };
+        let mut known = Vec::with_capacity(job.modes.len());
+        let mut missing = Vec::new();
+        let mut keys = Vec::new();
+        for &mode in job.modes {
+            let key = key(mode);
+            let cached = key
+                .as_ref()
+                .and_then(|k| self.cache.entries.get(k))
+                .cloned();
+            if cached.is_none() {
+                missing.push(mode);
+                keys.push(key);
+            }
+            known.push(cached);
+        }
+        let ticket = if missing.is_empty() {
+            None
+        } else {
+            Some(self.inner.submit(Job {
+                modes: &missing,
+                ..job
+            })?)
+        };
+        Ok(MemoTicket {
+            known,
+            keys,
+            ticket,
+        })
+    }
+
+    fn wait(&mut self, ticket: Self::Ticket) -> Result<Evaluation> {
+        let MemoTicket {
+            known,
+            keys,
+            ticket,
+        } = ticket;
+        let (mut fresh, restart_seconds) = match ticket {
+            Some(ticket) => {
+                let evaluation = self.inner.wait(ticket)?;
+                (evaluation.outcomes.into_iter(), evaluation.restart_seconds)
+            }
+            None => (Vec::new().into_iter(), 0.0),
+        };
+        if self.cache.entries.len() > MEMO_ENTRIES {
+            self.cache.clear();
+        }
+        let mut keys = keys.into_iter();
+        let outcomes = known
+            .into_iter()
+            .map(|outcome| match outcome {
+                Some(outcome) => Ok(outcome),
+                None => {
+                    let outcome = fresh
+                        .next()
+                        .ok_or_else(|| anyhow::anyhow!("an outcome short"))?;
+                    if let Some(key) = keys.next().flatten() {
+                        self.cache.entries.insert(key, outcome.clone());
+                    }
+                    Ok(outcome)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Evaluation {
+            outcomes,
+            restart_seconds,
+        })
+    }
+
+    fn is_ready(&self, ticket: &Self::Ticket) -> bool {
+        ticket
+            .ticket
+            .as_ref()
+            .is_none_or(|ticket| self.inner.is_ready(ticket))
+    }
+
+    fn trace_counts(&self, case: &str) -> BTreeMap<String, u64> {
+        self.inner.trace_counts(case)
     }
 }

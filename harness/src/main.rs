@@ -13,6 +13,7 @@ mod compare;
 mod diff;
 mod evaluate;
 mod generate;
+mod inputs;
 mod merge;
 mod mode;
 mod options;
@@ -67,6 +68,13 @@ fn main() -> ExitCode {
                 println!("{}", serde_json::to_string(&stage)?);
                 Ok(0)
             }),
+        Some(Command::Inputs(args)) => inputs::export(
+            &args.out,
+            args.seed,
+            args.inputs,
+            args.max_side,
+            args.max_side_large,
+        ),
         Some(Command::Diff(args)) => {
             diff::diff(&args.old, &args.new, args.out.as_deref()).map(u8::from)
         }

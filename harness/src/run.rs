@@ -6,7 +6,7 @@
 use crate::baseline::{parse_pair, Baseline, KnownDivergence};
 use crate::cases::{self, CaseInfo};
 use crate::compare::{compare, Kind, PairComparison, ToleranceSpec};
-use crate::evaluate::{Evaluation, Evaluator, Job};
+use crate::evaluate::{Evaluation, Evaluator, Job, Memo, OutcomeCache};
 use crate::generate::{Image, ImageGenerator, Layout};
 use crate::mode::Mode;
 use crate::options::{InputPlan, RunConfig};
@@ -262,6 +262,11 @@ struct Session {
     progress: Progress,
     evaluator: WorkerPool,
     signatures: HashMap<(String, Mode, Mode, Kind), SignatureState>,
+    /// Outcomes known from shrinking this case (see `Memo`).
+    memo: OutcomeCache,
+    /// The smallest input shrunk so far from one input of this case for one kind, and its
+    /// steps: the next pair with that kind on that input starts shrinking there.
+    shrunk_inputs: HashMap<(String, Kind), (Image, u64)>,
     clock: Instant,
 }
 
@@ -309,6 +314,8 @@ impl Session {
             results,
             evaluator,
             signatures: HashMap::new(),
+            memo: OutcomeCache::default(),
+            shrunk_inputs: HashMap::new(),
             clock: Instant::now(),
         })
     }
@@ -430,6 +437,8 @@ impl Session {
         info.traces
             .insert(case.name.clone(), self.evaluator.trace_counts(&case.name));
         info.workers = self.evaluator.stats();
+        self.memo.clear();
+        self.shrunk_inputs.clear();
         judge(
             &self.results.info.baseline,
             &mut self.results.pairs[first..],
@@ -621,7 +630,8 @@ impl Session {
         Ok(())
     }
 
-    /// The smallest input that still shows the signature, within the time box.
+    /// The smallest input that still shows the signature, within the time box. Starts from the
+    /// input another pair already shrunk for the same kind, when it shows this signature too.
     fn shrink(
         &mut self,
         divergent: &Divergent<'_>,
@@ -630,36 +640,57 @@ impl Session {
     ) -> Result<Shrunk> {
         let started = Instant::now();
         let (a, b) = divergent.outcomes;
-        let start = (
+        let mut start = (
             divergent.input.image.clone(),
             (a.clone(), b.clone()),
             comparison,
         );
-        let shrunk = if self.config.shrink_time > 0.0 {
-            let target = Target {
-                case: divergent.case,
-                pair: divergent.pair,
-                kind,
-                tolerance: divergent.tolerance,
-                layout: divergent.input.layout,
-            };
-            shrink::shrink(
-                &mut self.evaluator,
-                &target,
-                start,
-                Duration::from_secs_f64(self.config.shrink_time),
-                &|| signals::stop_requested().is_some(),
-            )?
-        } else {
-            Shrunk {
+        if self.config.shrink_time == 0.0 {
+            return Ok(Shrunk {
                 image: start.0,
                 outcomes: start.1,
                 comparison: start.2,
                 steps: 0,
                 tried: 0,
                 finished: false,
-            }
+            });
+        }
+        let target = Target {
+            case: divergent.case,
+            pair: divergent.pair,
+            kind,
+            tolerance: divergent.tolerance,
+            layout: divergent.input.layout,
         };
+        let key = (divergent.input.label.clone(), kind);
+        let earlier = self.shrunk_inputs.get(&key).cloned();
+        let mut memo = Memo {
+            inner: &mut self.evaluator,
+            cache: &mut self.memo,
+        };
+        let mut earlier_steps = 0;
+        if let Some((image, steps)) = earlier {
+            let modes = [target.pair.0, target.pair.1];
+            let job = Job {
+                case: &target.case.name,
+                image: &image,
+                layout: target.layout,
+                modes: &modes,
+            };
+            let mut outcomes = memo.evaluate_all(&[job])?.remove(0).outcomes;
+            let (b, a) = (outcomes.pop().expect("two"), outcomes.pop().expect("two"));
+            let comparison = compare(&a, &b, target.tolerance);
+            if comparison.kind == Some(kind) {
+                start = (image, (a, b), comparison);
+                earlier_steps = steps;
+            }
+        }
+        let budget = Duration::from_secs_f64(self.config.shrink_time);
+        let stop = || signals::stop_requested().is_some();
+        let mut shrunk = shrink::shrink(&mut memo, &target, start, budget, &stop)?;
+        shrunk.steps += earlier_steps;
+        self.shrunk_inputs
+            .insert(key, (shrunk.image.clone(), shrunk.steps));
         self.results.info.shrink_seconds += started.elapsed().as_secs_f64();
         Ok(shrunk)
     }

@@ -67,7 +67,12 @@ pub fn shrink<E: Evaluator>(
         finished: false,
     };
     let modes = [target.pair.0, target.pair.1];
-    let batch = evaluator.parallelism().max(1);
+    // Side by side only when a candidate is cheap: every candidate that keeps a crash or a
+    // hang costs a worker restart, and one evaluated ahead for nothing would cost another.
+    let batch = match target.kind {
+        Kind::Crash | Kind::Timeout => 1,
+        _ => evaluator.parallelism().max(1),
+    };
     'search: loop {
         let list = candidates(&best.image);
         for chunk in list.chunks(batch) {

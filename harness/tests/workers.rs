@@ -1,0 +1,345 @@
+//! End-to-end tests of the worker processes: cases that segfault, abort, hang or exit are
+//! findings (kind crash/timeout, the right mode named, shrunk, saved) while the healthy cases of
+//! the same run finish; reports do not depend on --jobs; no worker outlives its driver; SIGTERM
+//! keeps the reports; what a case prints never reaches the protocol or stdout.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CRASHING: [&str; 6] = [
+    "segfault_constant",
+    "abort_side1",
+    "hang_four_channels",
+    "exits_rank2",
+    "healthy",
+    "chatty",
+];
+
+fn signature<'a>(rows: &'a [Row], case: &str, a: &str, b: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r["case"] == case && r["mode_a"] == a && r["mode_b"] == b)
+        .unwrap_or_else(|| panic!("no divergence {case} {a}-{b} in {rows:#?}"))
+}
+
+fn pixels(shape: &str) -> usize {
+    shape
+        .split('x')
+        .take(2)
+        .map(|s| s.parse::<usize>().unwrap())
+        .product()
+}
+
+#[test]
+fn crashes_and_hangs_are_shrunk_findings_and_healthy_cases_complete() {
+    let cases = fixture_copy("crashing");
+    let out = tempfile::tempdir().unwrap();
+    let mut command = tfdiff();
+    command
+        .args([
+            "-n",
+            "14",
+            "--timeout",
+            "1",
+            "--shrink-time",
+            "60",
+            "-j",
+            "2",
+        ])
+        .arg("--cases-dir")
+        .arg(cases.path())
+        .arg("--out")
+        .arg(out.path());
+    for case in CRASHING {
+        command.args(["--case", case]);
+    }
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    // Nothing a case printed reaches tfdiff's stdout: only the results table.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("stdout line"), "{stdout}");
+    assert!(!stdout.contains("raw bytes"), "{stdout}");
+    assert!(stdout.starts_with("case "), "{stdout}");
+
+    let rows = read_csv(&out.path().join("divergences.csv"));
+    let crash = |case: &str, a: &str, b: &str, mode: &str, kind: &str, cause: &str| {
+        let row = signature(&rows, case, a, b);
+        assert_eq!(row["kind"], kind, "{row:?}");
+        assert!(
+            row["error"].starts_with(&format!("{mode}: {kind}: {cause}")),
+            "{row:?}"
+        );
+        assert!(
+            pixels(&row["shape"]) >= 1 && pixels(&row["shape"]) <= 4,
+            "{row:?}"
+        );
+        assert!(number(row, "shrink_steps") > 0, "{row:?}");
+        assert!(!row["regression"].is_empty() && !row["script"].is_empty());
+        row.clone()
+    };
+    let segv = crash(
+        "segfault_constant",
+        "numpy",
+        "eager",
+        "eager",
+        "crash",
+        "SIGSEGV",
+    );
+    crash(
+        "segfault_constant",
+        "eager",
+        "xla",
+        "eager",
+        "crash",
+        "SIGSEGV",
+    );
+    let abort = crash("abort_side1", "eager", "graph", "eager", "crash", "SIGABRT");
+    // The failed CHECK's message, without the log timestamp, is in the report.
+    assert!(
+        abort["error"].contains(
+            "F tensorflow/core/kernels/planted_op.cc:42] Check failed: width > 1 (1 vs. 1)"
+        ),
+        "{abort:?}"
+    );
+    crash(
+        "exits_rank2",
+        "numpy",
+        "graph",
+        "numpy",
+        "crash",
+        "exit status 0",
+    );
+    let hang = crash(
+        "hang_four_channels",
+        "numpy",
+        "xla",
+        "numpy",
+        "timeout",
+        "no result",
+    );
+    assert!(hang["shape"].ends_with("x4"), "{hang:?}");
+    assert_eq!(segv["status"], "new");
+    // Pairs without the crashed mode are still compared on those inputs: they agree.
+    let summary = read_csv(&out.path().join("summary.csv"));
+    for (case, a, b) in [
+        ("segfault_constant", "numpy", "graph"),
+        ("abort_side1", "numpy", "xla"),
+        ("exits_rank2", "eager", "graph"),
+        ("hang_four_channels", "eager", "xla"),
+    ] {
+        let row = summary_row(&summary, case, a, b);
+        assert_eq!(
+            (number(row, "inputs"), number(row, "agree")),
+            (14, 14),
+            "{row:?}"
+        );
+    }
+    // The healthy cases of the same run finished every input.
+    for case in ["healthy", "chatty"] {
+        for row in summary.iter().filter(|r| r["case"] == case) {
+            assert_eq!(
+                (number(row, "inputs"), number(row, "agree")),
+                (14, 14),
+                "{row:?}"
+            );
+        }
+    }
+    // run.json counts the crashes, time-outs and the restarts they cost.
+    let run = run_json(out.path());
+    let workers = &run["workers"];
+    assert_eq!(workers["jobs"], 2);
+    assert!(workers["crashes"].as_u64().unwrap() >= 4, "{workers}");
+    assert!(workers["timeouts"].as_u64().unwrap() >= 1, "{workers}");
+    assert_eq!(
+        workers["restarts"].as_u64().unwrap(),
+        workers["starts"].as_u64().unwrap() - 2
+    );
+    assert!(
+        workers["peak_rss_mb"][0].as_f64().unwrap() > 100.0,
+        "{workers}"
+    );
+    // What the cases printed went to the worker logs.
+    let logs: String = (1..=2)
+        .map(|slot| {
+            std::fs::read_to_string(out.path().join(format!("logs/worker-{slot}.log"))).unwrap()
+        })
+        .collect();
+    assert!(logs.contains("chatty numpy stdout line 199"));
+    assert!(logs.contains("chatty tensorflow stderr line 0"));
+    assert!(logs.contains("planted: about to fail a CHECK"));
+
+    // The reproduction script runs the mode in a child process and reports the signal.
+    let script = out.path().join(&segv["script"]);
+    let repro = Command::new(root().join(".venv/bin/python"))
+        .arg(&script)
+        .env("TF_CPP_MIN_LOG_LEVEL", "3")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&repro.stdout);
+    assert_eq!(repro.status.code(), Some(1), "{text}");
+    assert!(text.contains("eager: crash: SIGSEGV"), "{text}");
+    assert!(text.contains("DIVERGES"), "{text}");
+
+    // The saved regression is replayed and shows the crash again.
+    let replay = tempfile::tempdir().unwrap();
+    let output = tfdiff()
+        .arg("replay")
+        .arg(&segv["regression"])
+        .args(["--timeout", "5", "--shrink-time", "0", "-j", "1", "--out"])
+        .arg(replay.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let replayed = read_csv(&replay.path().join("divergences.csv"));
+    assert_eq!(
+        signature(&replayed, "segfault_constant", "numpy", "eager")["kind"],
+        "crash"
+    );
+}
+
+#[test]
+fn reports_are_identical_whatever_the_number_of_workers() {
+    let cases = fixture_copy("cases");
+    let crashing = fixture_copy("crashing");
+    let run = |jobs: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let mut command = tfdiff();
+        command
+            .args([
+                "-n",
+                "40",
+                "--shrink-time",
+                "60",
+                "--no-save-regressions",
+                "-j",
+                jobs,
+            ])
+            .arg("--cases-dir")
+            .arg(cases.path())
+            .arg("--cases-dir")
+            .arg(crashing.path())
+            .arg("--out")
+            .arg(out.path());
+        for case in [
+            "value_off",
+            "nan_moved",
+            "raises_in_tf",
+            "agree",
+            "segfault_constant",
+        ] {
+            command.args(["--case", case]);
+        }
+        command.assert().code(1);
+        out
+    };
+    let one = run("1");
+    let two = run("2");
+    for file in ["divergences.csv", "summary.csv", "summary.md", "junit.xml"] {
+        let a = std::fs::read(one.path().join(file)).unwrap();
+        let b = std::fs::read(two.path().join(file)).unwrap();
+        assert!(a == b, "{file} differs between --jobs 1 and --jobs 2");
+    }
+    assert_eq!(run_json(one.path())["workers"]["jobs"], 1);
+    assert_eq!(run_json(two.path())["workers"]["jobs"], 2);
+    // Something was found, so the comparison compared something.
+    assert!(read_csv(&one.path().join("divergences.csv")).len() >= 4);
+}
+
+/// Starts a long run and waits until its workers evaluate inputs (a plain progress line).
+fn start_long_run(out: &Path) -> (std::process::Child, Vec<u32>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tfdiff"))
+        .current_dir(root())
+        .env_remove("VIRTUAL_ENV")
+        .args(["-n", "100000", "--case", "scale01", "-j", "2", "--out"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("inputs/s") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let workers = children_of(child.id());
+    assert_eq!(workers.len(), 2, "two workers: {workers:?}");
+    (child, workers)
+}
+
+/// The worker processes of a driver (its children running `tfdiff worker`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        // The parent pid is the 4th field, after the command in parentheses.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let is_worker = String::from_utf8_lossy(&cmdline).contains("worker");
+        if parent == Some(pid) && is_worker {
+            found.push(child);
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn killing_the_driver_with_sigkill_leaves_no_worker() {
+    let out = tempfile::tempdir().unwrap();
+    let (mut child, workers) = start_long_run(out.path());
+    child.kill().unwrap(); // SIGKILL: no handler runs in the driver
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while workers.iter().any(|&pid| alive(pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<_> = workers.iter().filter(|&&pid| alive(pid)).collect();
+    assert!(left.is_empty(), "workers still running: {left:?}");
+}
+
+#[test]
+fn sigterm_stops_between_inputs_keeps_the_reports_and_exits_143() {
+    let out = tempfile::tempdir().unwrap();
+    let (mut child, workers) = start_long_run(out.path());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let run = run_json(out.path());
+    assert_eq!(run["interrupted"], true);
+    assert_eq!(run["stop_signal"], "SIGTERM");
+    assert!(run["finished_at"].is_string());
+    let evaluated = run["inputs_evaluated"].as_u64().unwrap();
+    assert!(evaluated > 0 && evaluated < 100_000);
+    let summary = read_csv(&out.path().join("summary.csv"));
+    assert_eq!(number(&summary[0], "inputs"), evaluated);
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<testcase"), "{junit}");
+    assert!(
+        workers.iter().all(|&pid| !alive(pid)),
+        "workers outlived the run"
+    );
+}
