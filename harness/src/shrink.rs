@@ -238,7 +238,160 @@ fn apply(image: &Image, candidate: &Candidate) -> Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluate::{Evaluation, Memo, OutcomeCache};
+    use crate::outcome::Crash;
     use ndarray::ArrayD;
+    use std::collections::BTreeMap;
+
+    /// An evaluator without Python: every mode returns the image as floats, except that eager
+    /// "crashes" on the images `bug` picks. Counts the modes it is asked to run.
+    struct Planted<F: Fn(&Image) -> bool> {
+        bug: F,
+        modes_run: usize,
+    }
+
+    impl<F: Fn(&Image) -> bool> Evaluator for Planted<F> {
+        type Ticket = Evaluation;
+
+        fn parallelism(&self) -> usize {
+            2
+        }
+
+        fn submit(&mut self, job: Job<'_>) -> Result<Evaluation> {
+            self.modes_run += job.modes.len();
+            let outcomes = job
+                .modes
+                .iter()
+                .map(|&mode| {
+                    if mode == Mode::Eager && (self.bug)(job.image) {
+                        Outcome::Crash(Crash {
+                            cause: "SIGSEGV".into(),
+                            stderr: Vec::new(),
+                        })
+                    } else {
+                        Outcome::array(job.image.mapv(f64::from), "float32")
+                    }
+                })
+                .collect();
+            Ok(Evaluation {
+                outcomes,
+                restart_seconds: 0.0,
+            })
+        }
+
+        fn wait(&mut self, ticket: Evaluation) -> Result<Evaluation> {
+            Ok(ticket)
+        }
+
+        fn is_ready(&self, _: &Evaluation) -> bool {
+            true
+        }
+
+        fn trace_counts(&self, _: &str) -> BTreeMap<String, u64> {
+            BTreeMap::new()
+        }
+    }
+
+    fn four_channel_bug(image: &Image) -> bool {
+        image.ndim() == 3 && image.shape()[2] == 4 && !image.is_empty()
+    }
+
+    #[test]
+    fn shrink_drives_the_evaluator_to_a_one_pixel_crash() {
+        let case = CaseInfo {
+            name: "planted".into(),
+            path: "planted.py".into(),
+            summary: String::new(),
+            tolerance: ToleranceSpec::default(),
+        };
+        let tolerance = ToleranceSpec::default();
+        let target = Target {
+            case: &case,
+            pair: (Mode::Numpy, Mode::Eager),
+            kind: Kind::Crash,
+            tolerance: &tolerance,
+            layout: Layout::Contiguous,
+        };
+        let mut evaluator = Planted {
+            bug: four_channel_bug,
+            modes_run: 0,
+        };
+        let start = image(&[37, 21, 4], |i| (i * 7 % 256) as u8);
+        let modes = [Mode::Numpy, Mode::Eager];
+        let job = Job {
+            case: "planted",
+            image: &start,
+            layout: Layout::Contiguous,
+            modes: &modes,
+        };
+        let mut outcomes = evaluator.evaluate_all(&[job]).unwrap().remove(0).outcomes;
+        let (b, a) = (outcomes.pop().unwrap(), outcomes.pop().unwrap());
+        let comparison = compare(&a, &b, &tolerance);
+        assert_eq!(comparison.kind, Some(Kind::Crash));
+        let shrunk = shrink(
+            &mut evaluator,
+            &target,
+            (start, (a, b), comparison),
+            Duration::from_secs(60),
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(shrunk.image.shape(), &[1, 1, 4]);
+        assert!(shrunk.image.iter().all(|&v| v == 0));
+        assert!(shrunk.finished && shrunk.steps >= 2);
+        assert_eq!(shrunk.comparison.kind, Some(Kind::Crash));
+        // A stop request ends shrinking at once, with what it has.
+        let start = image(&[8, 8, 4], |_| 3);
+        let outcomes = (Outcome::array(start.mapv(f64::from), "float32"), b_crash());
+        let comparison = compare(&outcomes.0, &outcomes.1, &tolerance);
+        let stopped = shrink(
+            &mut evaluator,
+            &target,
+            (start, outcomes, comparison),
+            Duration::from_secs(60),
+            &|| true,
+        )
+        .unwrap();
+        assert_eq!((stopped.steps, stopped.finished), (0, false));
+    }
+
+    fn b_crash() -> Outcome {
+        Outcome::Crash(Crash {
+            cause: "SIGSEGV".into(),
+            stderr: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn memo_runs_each_mode_of_an_image_once() {
+        let mut planted = Planted {
+            bug: four_channel_bug,
+            modes_run: 0,
+        };
+        let mut cache = OutcomeCache::default();
+        let picture = image(&[2, 2, 4], |i| i as u8);
+        let mut memo = Memo {
+            inner: &mut planted,
+            cache: &mut cache,
+        };
+        let job = |modes: &'static [Mode]| Job {
+            case: "planted",
+            image: &picture,
+            layout: Layout::Contiguous,
+            modes,
+        };
+        let first = memo
+            .evaluate_all(&[job(&[Mode::Numpy, Mode::Eager])])
+            .unwrap();
+        // numpy-graph after numpy-eager: numpy is known, only graph runs.
+        let second = memo
+            .evaluate_all(&[job(&[Mode::Numpy, Mode::Graph])])
+            .unwrap();
+        assert_eq!(first[0].outcomes[0], second[0].outcomes[0]);
+        assert!(matches!(first[0].outcomes[1], Outcome::Crash(_)));
+        assert!(matches!(second[0].outcomes[1], Outcome::Array(_)));
+        assert_eq!(planted.modes_run, 3);
+    }
 
     /// Shrinks with a predicate in place of a real evaluation: every candidate must be smaller,
     /// and greedy search must reach the smallest image the predicate accepts.
