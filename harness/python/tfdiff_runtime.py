@@ -225,8 +225,16 @@ class BadOutput(Exception):
     """A case function returned something that is not a real-valued array."""
 
 
+# dtypes whose bytes go to the driver as they are; any other real dtype travels as float64.
+STORAGE_NAMES = ("float64", "float32", "int64", "int32", "int16", "int8",
+                 "uint64", "uint32", "uint16", "uint8", "bool")
+
+
 def array_outcome(value):
-    """Converts what a case returned to ("array", float64 ndarray, dtype name)."""
+    """Converts what a case returned to ("array", bytes, dtype name, storage dtype name, shape):
+    the values' bytes (a uint8 view of a C-ordered array in the machine's byte order, no copy
+    when the array already is one), stored in the returned dtype when the driver reads it
+    directly, else as float64."""
     if tf is not None and isinstance(value, tf.Tensor) and hasattr(value, "numpy"):
         value = value.numpy()
     try:
@@ -241,7 +249,11 @@ def array_outcome(value):
             "returned %s of dtype %s; a case must return a real-valued array (bool, int or float)"
             % (type(value).__name__, dtype)
         )
-    return ("array", np.ascontiguousarray(array, dtype=np.float64), dtype)
+    storage = array if dtype in STORAGE_NAMES else array.astype(np.float64)
+    if not storage.dtype.isnative:
+        storage = storage.astype(storage.dtype.newbyteorder("="))
+    storage = np.ascontiguousarray(storage)
+    return ("array", storage.reshape(-1).view(np.uint8), dtype, storage.dtype.name, storage.shape)
 
 
 def with_layout(image, layout):

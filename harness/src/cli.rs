@@ -63,7 +63,14 @@ pub struct InputsArgs {
     /// Directory to write input-NNNNNN.npy and inputs.csv into
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Generated inputs
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+}
+
+/// What decides the generated inputs: their number, the seed and the sides.
+#[derive(Debug, Args, Clone)]
+pub struct GeneratorArgs {
+    /// Generated inputs per case
     #[arg(short = 'n', long, default_value_t = DEFAULT_INPUTS)]
     pub inputs: u64,
     /// Seed of the input generator
@@ -182,18 +189,8 @@ pub struct RunArgs {
     /// Modes to run, comma-separated (v1 is the tf.compat.v1 Graph + Session mode)
     #[arg(long, value_delimiter = ',', default_values_t = Mode::DEFAULT.to_vec())]
     pub modes: Vec<Mode>,
-    /// Generated inputs per case
-    #[arg(short = 'n', long, default_value_t = DEFAULT_INPUTS)]
-    pub inputs: u64,
-    /// Seed of the input generator; the same seed gives the same inputs
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    pub seed: u64,
-    /// Largest image height and width
-    #[arg(long, default_value_t = DEFAULT_MAX_SIDE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
-    pub max_side: usize,
-    /// Largest side of the occasional large image
-    #[arg(long, default_value_t = DEFAULT_MAX_SIDE_LARGE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=8192))]
-    pub max_side_large: usize,
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
     /// Seconds spent shrinking each divergence signature to a minimal input (0: no shrinking)
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SHRINK_TIME)]
     pub shrink_time: f64,
@@ -251,7 +248,8 @@ impl RunArgs {
                 mode::all_pairs_text()
             );
         }
-        if self.inputs == 0 {
+        let generator = self.generator;
+        if generator.inputs == 0 {
             bail!("--inputs 0: nothing to run; give at least 1");
         }
         if !(self.shrink_time >= 0.0 && self.shrink_time.is_finite()) {
@@ -281,10 +279,10 @@ impl RunArgs {
             }
         }
         Ok(RunConfig {
-            seed: self.seed,
-            inputs: self.inputs,
-            max_side: self.max_side,
-            max_side_large: self.max_side_large.max(self.max_side),
+            seed: generator.seed,
+            inputs: generator.inputs,
+            max_side: generator.max_side,
+            max_side_large: generator.max_side_large.max(generator.max_side),
             plan: InputPlan::Generate,
             shard: self.shard,
             modes,

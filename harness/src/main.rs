@@ -70,10 +70,10 @@ fn main() -> ExitCode {
             }),
         Some(Command::Inputs(args)) => inputs::export(
             &args.out,
-            args.seed,
-            args.inputs,
-            args.max_side,
-            args.max_side_large,
+            args.generator.seed,
+            args.generator.inputs,
+            args.generator.max_side,
+            args.generator.max_side_large,
         ),
         Some(Command::Diff(args)) => {
             diff::diff(&args.old, &args.new, args.out.as_deref()).map(u8::from)

@@ -51,20 +51,24 @@ pub struct OutputArray {
     pub dtype: String,
 }
 
-/// An array on the wire: dtype, shape and the values as float64 bytes in the machine's byte
-/// order (the driver and its workers are one binary on one machine).
+/// An array on the wire: the dtype the case returned, the dtype its bytes are stored in (the
+/// returned one, or float64 for the dtypes the driver does not read directly), the shape and the
+/// bytes in the machine's byte order (the driver and its workers are one binary on one machine).
 #[derive(Serialize)]
-struct WireArrayRef<'a> {
-    dtype: &'a str,
-    shape: &'a [usize],
-    data: &'a serde_bytes::Bytes,
+pub struct WireArrayRef<'a> {
+    pub dtype: &'a str,
+    pub storage: &'a str,
+    pub shape: &'a [usize],
+    pub data: &'a serde_bytes::Bytes,
 }
 
 #[derive(Deserialize)]
-struct WireArray {
+struct WireArray<'a> {
     dtype: String,
+    storage: String,
     shape: Vec<usize>,
-    data: serde_bytes::ByteBuf,
+    #[serde(borrow)]
+    data: &'a serde_bytes::Bytes,
 }
 
 impl Serialize for OutputArray {
@@ -73,6 +77,7 @@ impl Serialize for OutputArray {
         let values = standard.as_slice().expect("standard layout is contiguous");
         WireArrayRef {
             dtype: &self.dtype,
+            storage: "float64",
             shape: self.values.shape(),
             data: serde_bytes::Bytes::new(bytemuck::cast_slice(values)),
         }
@@ -83,13 +88,7 @@ impl Serialize for OutputArray {
 impl<'de> Deserialize<'de> for OutputArray {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<OutputArray, D::Error> {
         let wire = WireArray::deserialize(deserializer)?;
-        if wire.data.len() % 8 != 0 {
-            return Err(serde::de::Error::custom(
-                "array bytes are not whole float64s",
-            ));
-        }
-        let mut values = vec![0f64; wire.data.len() / 8];
-        bytemuck::cast_slice_mut::<f64, u8>(&mut values).copy_from_slice(&wire.data);
+        let values = widen(&wire.storage, &wire.data).map_err(serde::de::Error::custom)?;
         let values = ArrayD::from_shape_vec(wire.shape, values).map_err(|error| {
             serde::de::Error::custom(format!("array of the wrong size for its shape: {error}"))
         })?;
@@ -100,7 +99,35 @@ impl<'de> Deserialize<'de> for OutputArray {
     }
 }
 
+/// The values of `data`, stored as `storage`, as float64 (exact but for int64 beyond 2^53).
+fn widen(storage: &str, data: &[u8]) -> Result<Vec<f64>, String> {
+    macro_rules! read {
+        ($($name:literal => $type:ty),* $(,)?) => {
+            match storage {
+                $($name => {
+                    const SIZE: usize = std::mem::size_of::<$type>();
+                    if data.len() % SIZE != 0 {
+                        return Err(format!("{} bytes are not whole {}s", data.len(), $name));
+                    }
+                    Ok(data
+                        .chunks_exact(SIZE)
+                        .map(|bytes| <$type>::from_ne_bytes(bytes.try_into().expect("sized")) as f64)
+                        .collect())
+                })*
+                "bool" => Ok(data.iter().map(|&byte| f64::from(u8::from(byte != 0))).collect()),
+                other => Err(format!("values stored as {other}, which tfdiff does not read")),
+            }
+        };
+    }
+    read!(
+        "float64" => f64, "float32" => f32,
+        "int64" => i64, "int32" => i32, "int16" => i16, "int8" => i8,
+        "uint64" => u64, "uint32" => u32, "uint16" => u16, "uint8" => u8,
+    )
+}
+
 impl Outcome {
+    #[cfg(test)]
     pub fn array(values: ArrayD<f64>, dtype: &str) -> Outcome {
         Outcome::Array(OutputArray {
             values,
@@ -189,6 +216,26 @@ mod tests {
         for (a, b) in back.values.iter().zip(values.iter()) {
             assert_eq!(a.to_bits(), b.to_bits());
         }
+    }
+
+    #[test]
+    fn arrays_stored_in_their_own_dtype_widen_exactly() {
+        let ints: Vec<u8> = [-3i16, 0, 700]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        assert_eq!(widen("int16", &ints).unwrap(), [-3.0, 0.0, 700.0]);
+        let floats: Vec<u8> = [0.1f32, -2.5]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        assert_eq!(
+            widen("float32", &floats).unwrap(),
+            [f64::from(0.1f32), -2.5]
+        );
+        assert_eq!(widen("bool", &[0, 1, 1]).unwrap(), [0.0, 1.0, 1.0]);
+        assert!(widen("float32", &[0, 0, 0]).is_err());
+        assert!(widen("complex64", &[]).is_err());
     }
 
     #[test]

@@ -18,9 +18,9 @@
 use crate::cases::{CaseFile, CaseInfo};
 use crate::generate::{Image, Layout};
 use crate::mode::Mode;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, WireArrayRef};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -106,6 +106,30 @@ pub enum Response {
     Fatal(String),
 }
 
+/// `Response::ModeDone(Outcome::Array(..))` written straight from the bytes of the NumPy array a
+/// case returned: what the driver reads is exactly that response, without the worker building a
+/// float64 copy first. The variant indices are those of `Response` and `Outcome` (checked by a
+/// test).
+pub struct ModeDoneArray<'a>(pub WireArrayRef<'a>);
+
+const MODE_DONE_INDEX: u32 = 3;
+const OUTCOME_ARRAY_INDEX: u32 = 0;
+
+struct ArrayOutcome<'a, 'b>(&'b WireArrayRef<'a>);
+
+impl Serialize for ArrayOutcome<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_variant("Outcome", OUTCOME_ARRAY_INDEX, "Array", self.0)
+    }
+}
+
+impl Serialize for ModeDoneArray<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let outcome = ArrayOutcome(&self.0);
+        serializer.serialize_newtype_variant("Response", MODE_DONE_INDEX, "ModeDone", &outcome)
+    }
+}
+
 /// What a worker says about itself once NumPy and TensorFlow are imported.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Hello {
@@ -183,6 +207,49 @@ mod tests {
             Some(Request::Shutdown)
         ));
         assert!(read_frame::<Request>(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_array_written_from_its_bytes_is_read_as_the_outcome_it_stands_for() {
+        let values: Vec<u8> = [1.5f32, -0.0, 3.25]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        let mut buffer = Vec::new();
+        let message = ModeDoneArray(WireArrayRef {
+            dtype: "float32",
+            storage: "float32",
+            shape: &[1, 3],
+            data: serde_bytes::Bytes::new(&values),
+        });
+        write_frame(&mut buffer, &message).unwrap();
+        let Some(Response::ModeDone(Outcome::Array(array))) =
+            read_frame(&mut buffer.as_slice()).unwrap()
+        else {
+            panic!("a ModeDone with an array");
+        };
+        assert_eq!(array.dtype, "float32");
+        assert_eq!(array.values.shape(), &[1, 3]);
+        assert_eq!(
+            array.values.iter().copied().collect::<Vec<_>>(),
+            [1.5, -0.0, 3.25]
+        );
+        // The same bytes as the response built the ordinary way.
+        let mut ordinary = Vec::new();
+        write_frame(&mut ordinary, &Response::ModeDone(Outcome::Array(array))).unwrap();
+        let mut direct = Vec::new();
+        let as_f64: Vec<u8> = [1.5f64, -0.0, 3.25]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        let message = ModeDoneArray(WireArrayRef {
+            dtype: "float32",
+            storage: "float64",
+            shape: &[1, 3],
+            data: serde_bytes::Bytes::new(&as_f64),
+        });
+        write_frame(&mut direct, &message).unwrap();
+        assert_eq!(ordinary, direct);
     }
 
     #[test]

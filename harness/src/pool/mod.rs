@@ -1,20 +1,23 @@
 //! The driver's side of the workers: `--jobs` slots, each a thread owning one `tfdiff worker`
-//! process at a time (`slot.rs`, `process.rs`), fed from one queue. The pool is the driver's
+//! process at a time (`slot.rs`, `process.rs`), fed by a scheduler that sends each (case, shape)
+//! to the worker that already compiled it (`scheduler.rs`). The pool is the driver's
 //! `Evaluator`: inputs are submitted, evaluated on whichever worker is free, and their outcomes
 //! waited for in the order the driver chooses — so reports do not depend on which worker ran
 //! what, or on how many there were.
 
 mod log;
 mod process;
+mod scheduler;
 mod slot;
 
 use crate::cases::{CaseFile, CaseInfo, CaseLoadFailure};
 use crate::evaluate::{Evaluation, Evaluator, Job};
 use crate::probe::Stage;
 use crate::protocol::{Evaluate, Hello, WireImage};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 use log::WorkerLog;
+use scheduler::Scheduler;
 use serde::{Deserialize, Serialize};
 use slot::{Slot, Startup};
 use std::collections::{BTreeMap, HashMap};
@@ -122,10 +125,7 @@ pub enum Control {
 }
 
 pub struct WorkerPool {
-    jobs: Option<Sender<JobRequest>>,
-    /// The queue's other end, to empty it when the run stops.
-    queue: Receiver<JobRequest>,
-    controls: Vec<Sender<Control>>,
+    scheduler: Arc<Scheduler>,
     threads: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
     logs: Vec<Arc<Mutex<WorkerLog>>>,
@@ -151,12 +151,10 @@ impl WorkerPool {
             traces: Mutex::new(HashMap::new()),
             live: Mutex::new(vec![None; jobs]),
         });
-        let (job_sender, queue) = crossbeam_channel::unbounded();
+        let scheduler = Arc::new(Scheduler::new(jobs));
         let (startup_sender, startups) = crossbeam_channel::unbounded();
         let mut pool = WorkerPool {
-            jobs: Some(job_sender),
-            queue: queue.clone(),
-            controls: Vec::new(),
+            scheduler: Arc::clone(&scheduler),
             threads: Vec::new(),
             shared: Arc::clone(&shared),
             logs: Vec::new(),
@@ -164,14 +162,12 @@ impl WorkerPool {
         for index in 0..jobs {
             let log = Arc::new(Mutex::new(WorkerLog::default()));
             let slot = Slot::new(index, Arc::clone(&shared), Arc::clone(&log));
-            let (control_sender, control) = crossbeam_channel::unbounded();
-            let (startup, queue) = (startup_sender.clone(), queue.clone());
+            let (startup, scheduler) = (startup_sender.clone(), Arc::clone(&scheduler));
             pool.threads.push(
                 std::thread::Builder::new()
                     .name(format!("slot-{}", index + 1))
-                    .spawn(move || slot.run(startup, queue, control))?,
+                    .spawn(move || slot.run(startup, &scheduler))?,
             );
-            pool.controls.push(control_sender);
             pool.logs.push(log);
         }
         drop(startup_sender);
@@ -239,12 +235,13 @@ impl WorkerPool {
     /// Runs TensorFlow, then the probe's battery, in the first slot's worker.
     pub fn probe_stage(&self, name: &str) -> Result<Stage> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        self.controls[0]
-            .send(Control::ProbeStage {
-                name: name.to_string(),
-                reply,
-            })
-            .map_err(|_| anyhow!("the first worker slot has stopped"))?;
+        let request = Control::ProbeStage {
+            name: name.to_string(),
+            reply,
+        };
+        if !self.scheduler.control(0, request) {
+            bail!("the workers have been stopped");
+        }
         let json = answer
             .recv()
             .map_err(|_| anyhow!("the first worker slot has stopped"))??;
@@ -261,9 +258,7 @@ impl WorkerPool {
         self.shared
             .closing
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        while self.queue.try_recv().is_ok() {}
-        self.jobs = None;
-        self.controls.clear();
+        self.scheduler.close();
         if kill {
             for pid in self.shared.live.lock().expect("live lock").iter().flatten() {
                 // SAFETY: signals a worker this pool started; a slot reaps it after.
@@ -307,11 +302,9 @@ impl Evaluator for WorkerPool {
             },
             reply,
         };
-        self.jobs
-            .as_ref()
-            .ok_or_else(|| anyhow!("the workers have been stopped"))?
-            .send(request)
-            .map_err(|_| anyhow!("every worker slot has stopped"))?;
+        if !self.scheduler.submit(request) {
+            bail!("the workers have been stopped");
+        }
         Ok(ticket)
     }
 

@@ -9,13 +9,14 @@
 
 use super::log::WorkerLog;
 use super::process::{Exit, Received, WorkerProcess};
-use super::{Control, JobRequest, Shared};
+use super::scheduler::{Scheduler, Work};
+use super::{Control, Shared};
 use crate::cases::{CaseFile, CaseInfo};
 use crate::evaluate::Evaluation;
 use crate::outcome::{Crash, Outcome};
 use crate::protocol::{Evaluate, Hello, Init, Request, Response};
 use anyhow::{anyhow, bail, Result};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -71,13 +72,8 @@ impl Slot {
         }
     }
 
-    /// The slot's thread: start (reporting how it went), then serve until the queue closes.
-    pub fn run(
-        mut self,
-        startup: Sender<(usize, Result<Startup>)>,
-        jobs: Receiver<JobRequest>,
-        control: Receiver<Control>,
-    ) {
+    /// The slot's thread: start (reporting how it went), then serve until the pool closes.
+    pub fn run(mut self, startup: Sender<(usize, Result<Startup>)>, scheduler: &Scheduler) {
         let first = self.start();
         let started = first.is_ok();
         let _ = startup.send((self.index, first));
@@ -85,23 +81,16 @@ impl Slot {
         if !started {
             return;
         }
-        let never = crossbeam_channel::never();
-        let mut control = Some(control);
         loop {
-            crossbeam_channel::select! {
-                recv(jobs) -> job => match job {
-                    Ok(job) => {
-                        let result = self.run_job(&job.evaluate);
-                        let _ = job.reply.send(result);
-                    }
-                    Err(_) => break,
-                },
-                recv(control.as_ref().unwrap_or(&never)) -> message => match message {
-                    Ok(Control::ProbeStage { name, reply }) => {
-                        let _ = reply.send(self.probe_stage(&name));
-                    }
-                    Err(_) => control = None,
-                },
+            match scheduler.next(self.index) {
+                Work::Job(job) => {
+                    let result = self.run_job(&job.evaluate);
+                    let _ = job.reply.send(result);
+                }
+                Work::Control(Control::ProbeStage { name, reply }) => {
+                    let _ = reply.send(self.probe_stage(&name));
+                }
+                Work::Closed => break,
             }
         }
         self.stop();

@@ -3,30 +3,71 @@
 
 use crate::generate::Layout;
 use crate::mode::Mode;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, WireArrayRef};
+use crate::protocol::{write_frame, ModeDoneArray, Response};
 use crate::python::{python_error, LoadedCase};
 use anyhow::{anyhow, Result};
-use numpy::{PyArrayDyn, PyArrayMethods};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use std::collections::BTreeMap;
 
+/// What one mode gave: an array, still in the NumPy buffer the case's result lives in, or
+/// another outcome.
+pub enum ModeResult<'py> {
+    Array {
+        dtype: String,
+        storage: String,
+        shape: Vec<usize>,
+        /// A uint8 view of the values.
+        bytes: Bound<'py, PyArray1<u8>>,
+    },
+    Other(Outcome),
+}
+
+impl ModeResult<'_> {
+    /// Sends it as `ModeDone`, the array's bytes straight from NumPy's buffer.
+    pub fn send(&self, output: &mut impl std::io::Write) -> Result<()> {
+        match self {
+            ModeResult::Array {
+                dtype,
+                storage,
+                shape,
+                bytes,
+            } => {
+                let view = bytes.readonly();
+                let data = view.as_slice().map_err(|e| anyhow!("{e}"))?;
+                let message = ModeDoneArray(WireArrayRef {
+                    dtype,
+                    storage,
+                    shape,
+                    data: serde_bytes::Bytes::new(data),
+                });
+                Ok(write_frame(output, &message)?)
+            }
+            ModeResult::Other(outcome) => {
+                Ok(write_frame(output, &Response::ModeDone(outcome.clone()))?)
+            }
+        }
+    }
+}
+
 /// Runs `mode` on `image`. A case that raises or returns the wrong thing is an outcome; `Err`
 /// is what escapes `Case.run`: a `BaseException` such as `SystemExit`, which the worker treats
 /// as the Python program it is would.
-pub fn run_mode(
-    py: Python<'_>,
+pub fn run_mode<'py>(
+    py: Python<'py>,
     case: &LoadedCase,
-    image: &Bound<'_, PyArrayDyn<u8>>,
+    image: &Bound<'py, PyArrayDyn<u8>>,
     layout: Layout,
     mode: Mode,
-) -> PyResult<Outcome> {
+) -> PyResult<ModeResult<'py>> {
     let results = case.object.bind(py).call_method1(
         "run",
         (image, PyList::new(py, [mode.name()])?, layout.name()),
     )?;
     let result = results.cast::<PyList>()?.get_item(0)?;
-    outcome_from_python(&result)
+    mode_result(&result)
 }
 
 /// How many times the case's TensorFlow function was traced in this process, per mode.
@@ -42,24 +83,24 @@ pub fn trace_counts(py: Python<'_>, case: &LoadedCase) -> Result<BTreeMap<String
     read().map_err(|e| anyhow!("{}", python_error(py, e)))
 }
 
-/// Converts the runtime's ("array", float64 ndarray, dtype) / ("error", type, message) /
-/// ("bad_output", _, message) tuples.
-fn outcome_from_python(result: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+/// Reads the runtime's ("array", uint8 bytes, dtype, storage, shape) / ("error", type, message)
+/// / ("bad_output", _, message) tuples.
+fn mode_result<'py>(result: &Bound<'py, PyAny>) -> PyResult<ModeResult<'py>> {
     let result = result.cast::<PyTuple>()?;
     let tag: String = result.get_item(0)?.extract()?;
     Ok(match tag.as_str() {
-        "array" => {
-            let values = result.get_item(1)?;
-            let values = values.cast::<PyArrayDyn<f64>>()?;
-            let dtype: String = result.get_item(2)?.extract()?;
-            Outcome::array(values.readonly().as_array().to_owned(), &dtype)
-        }
-        "error" => Outcome::Error {
+        "array" => ModeResult::Array {
+            bytes: result.get_item(1)?.cast_into::<PyArray1<u8>>()?,
+            dtype: result.get_item(2)?.extract()?,
+            storage: result.get_item(3)?.extract()?,
+            shape: result.get_item(4)?.extract()?,
+        },
+        "error" => ModeResult::Other(Outcome::Error {
             type_name: result.get_item(1)?.extract()?,
             message: result.get_item(2)?.extract()?,
-        },
-        _ => Outcome::BadOutput {
+        }),
+        _ => ModeResult::Other(Outcome::BadOutput {
             message: result.get_item(2)?.extract()?,
-        },
+        }),
     })
 }

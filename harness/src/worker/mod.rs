@@ -170,9 +170,9 @@ impl Worker {
         Python::attach(|py| -> Result<()> {
             let array = PyArray::from_array(py, &image);
             for &mode in &request.modes {
-                let outcome = embedded::run_mode(py, case, &array, request.layout, mode)
-                    .unwrap_or_else(|error| exit_as_python_would(py, error));
-                write_frame(&mut channel.output, &Response::ModeDone(outcome))?;
+                embedded::run_mode(py, case, &array, request.layout, mode)
+                    .unwrap_or_else(|error| exit_as_python_would(py, error))
+                    .send(&mut channel.output)?;
             }
             let traces = embedded::trace_counts(py, case)?;
             write_frame(&mut channel.output, &Response::Finished { traces })?;
