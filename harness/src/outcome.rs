@@ -88,7 +88,7 @@ impl Serialize for OutputArray {
 impl<'de> Deserialize<'de> for OutputArray {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<OutputArray, D::Error> {
         let wire = WireArray::deserialize(deserializer)?;
-        let values = widen(&wire.storage, &wire.data).map_err(serde::de::Error::custom)?;
+        let values = widen(&wire.storage, wire.data).map_err(serde::de::Error::custom)?;
         let values = ArrayD::from_shape_vec(wire.shape, values).map_err(|error| {
             serde::de::Error::custom(format!("array of the wrong size for its shape: {error}"))
         })?;
@@ -106,7 +106,7 @@ fn widen(storage: &str, data: &[u8]) -> Result<Vec<f64>, String> {
             match storage {
                 $($name => {
                     const SIZE: usize = std::mem::size_of::<$type>();
-                    if data.len() % SIZE != 0 {
+                    if !data.len().is_multiple_of(SIZE) {
                         return Err(format!("{} bytes are not whole {}s", data.len(), $name));
                     }
                     Ok(data
