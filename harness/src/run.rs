@@ -107,14 +107,7 @@ struct Prepared {
 pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus> {
     signals::install();
     let prepared = prepare(&mut config)?;
-    let Prepared {
-        env,
-        baseline,
-        replay_files,
-        clean_probe,
-        pool,
-        started,
-    } = prepared;
+    let started = prepared.started;
     for failure in &started.failures {
         eprintln!(
             "tfdiff: case {} not loaded: {}",
@@ -123,23 +116,29 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
     }
     let mut plans = Vec::new();
     for case in &started.cases {
-        plans.push(input_sources(&config, case, &replay_files)?);
+        plans.push(input_sources(&config, case, &prepared.replay_files)?);
     }
     // Only now, with the workers up, does the run get a directory (and reports/latest move).
     let run_id = Utc::now().format("%Y%m%d-%H%M%S").to_string();
     let run_dir = RunDirectory::create(config.out.as_deref(), &config.reports_dir, &run_id)?;
-    pool.attach_logs(&run_dir.path.join("logs"))?;
+    prepared.pool.attach_logs(&run_dir.path.join("logs"))?;
     let total: usize = plans.iter().map(Vec::len).sum();
     announce(&config, &started, total, &run_dir);
-    let results = skeleton(&config, command_line, env, baseline, &started);
-    let mut session = Session::new(config, run_dir, results, pool, total)?;
+    let results = skeleton(
+        &config,
+        command_line,
+        prepared.env,
+        prepared.baseline,
+        &started,
+    );
+    let mut session = Session::new(config, run_dir, results, prepared.pool, total)?;
     let outcome = started
         .cases
         .iter()
         .zip(plans)
         .try_for_each(|(case, sources)| session.run_case(case, sources));
     session.progress.finish();
-    session.finish(outcome, clean_probe, started.stages)
+    session.finish(outcome, prepared.clean_probe, started.stages)
 }
 
 /// Finds the environment, the baseline and the cases, and starts the workers. Every error here

@@ -84,7 +84,7 @@ impl Slot {
         loop {
             match scheduler.next(self.index) {
                 Work::Job(job) => {
-                    let result = self.run_job(&job.evaluate);
+                    let result = self.run_job(job.evaluate);
                     let _ = job.reply.send(result);
                 }
                 Work::Control(Control::ProbeStage { name, reply }) => {
@@ -165,19 +165,23 @@ impl Slot {
 
     /// Evaluates one input in its modes, one mode at a time, replacing the worker whenever a
     /// mode crashes it or runs out of time.
-    fn run_job(&mut self, request: &Evaluate) -> Result<Evaluation> {
-        let mut outcomes = Vec::with_capacity(request.modes.len());
+    fn run_job(&mut self, mut request: Evaluate) -> Result<Evaluation> {
+        let modes = std::mem::take(&mut request.modes);
+        let mut outcomes = Vec::with_capacity(modes.len());
         let mut restart_seconds = 0.0;
         let mut lost_before_start = 0;
-        while outcomes.len() < request.modes.len() {
+        while outcomes.len() < modes.len() {
             restart_seconds += self.ensure_worker()?;
-            let remaining = request.modes[outcomes.len()..].to_vec();
-            let message = Request::Evaluate(Evaluate {
-                modes: remaining.clone(),
-                ..request.clone()
-            });
-            let worker = self.worker.as_mut().expect("ensured");
-            if worker.send(&message).is_err() {
+            let remaining = modes[outcomes.len()..].to_vec();
+            request.modes = remaining.clone();
+            // The request travels whole (the image is not copied) and comes back for a resend.
+            let message = Request::Evaluate(request);
+            let sent = self.worker.as_mut().expect("ensured").send(&message);
+            let Request::Evaluate(back) = message else {
+                unreachable!("built as Evaluate")
+            };
+            request = back;
+            if sent.is_err() {
                 // It died between jobs, not in one of ours: start another and try again.
                 lost_before_start += 1;
                 if lost_before_start > 2 {
@@ -192,7 +196,7 @@ impl Slot {
                     None => break,
                 }
             }
-            if outcomes.len() == request.modes.len() && self.worker.is_some() {
+            if outcomes.len() == modes.len() && self.worker.is_some() {
                 self.read_traces(&request.case)?;
             }
         }
