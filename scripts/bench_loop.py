@@ -3,9 +3,11 @@ the same modes on the same inputs as tfdiff, in one process, with no harness —
 pipe, no comparison, no report. It uses tfdiff's own mode implementations (Case.run in
 harness/python/tfdiff_runtime.py) so that both sides do the same TensorFlow work.
 
-    python scripts/bench_loop.py INPUT_DIR MODES CASE_FILE...
+    python scripts/bench_loop.py [--xla-cache DIR] INPUT_DIR MODES CASE_FILE...
 
-INPUT_DIR is what `tfdiff inputs` wrote. Prints one line: inputs, seconds, inputs/s.
+INPUT_DIR is what `tfdiff inputs` wrote. With --xla-cache, XLA's programs are kept in DIR as a
+tfdiff worker keeps them (and its XLA functions traced first, as a worker's are). Prints one
+line: inputs, seconds, inputs/s. Start-up (imports, loading, tracing first) is not timed.
 """
 
 import csv
@@ -21,14 +23,23 @@ RUNTIME = os.path.join(HERE, "..", "harness", "python", "tfdiff_runtime.py")
 
 
 def main():
-    input_dir, modes, case_files = sys.argv[1], sys.argv[2].split(","), sys.argv[3:]
+    args = sys.argv[1:]
+    cache = None
+    if args[:1] == ["--xla-cache"]:
+        cache, args = args[1], args[2:]
+    input_dir, modes, case_files = args[0], args[1].split(","), args[2:]
     spec = importlib.util.spec_from_file_location("tfdiff_runtime", RUNTIME)
     runtime = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runtime)
     runtime.import_numpy()
+    if cache:
+        runtime.xla_cache_directory(cache)
     runtime.import_tensorflow()
     runtime.prepare_worker()
     cases = [runtime.load_case(path) for path in case_files]
+    if cache and "xla" in modes:
+        for case in cases:
+            case.pretrace_xla([2, 3])
     with open(os.path.join(input_dir, "inputs.csv")) as index:
         inputs = [
             (np.load(os.path.join(input_dir, row["file"])), row["layout"])

@@ -6,6 +6,7 @@ reports them. NumPy and TensorFlow are
 imported only by `import_frameworks`, after Rust has put the project's environment on sys.path.
 """
 
+import hashlib
 import importlib.util
 import os
 import platform
@@ -47,6 +48,18 @@ def prepare_worker():
     warnings.simplefilter("ignore")
 
 
+def settle():
+    """The end of a worker's start: everything imported so far (NumPy, TensorFlow, the cases:
+    about a million objects) is moved out of the garbage collector's sight, so that its full
+    collections, which otherwise walk all of them every few thousand allocations, stay as
+    cheap as in a small program. Objects made later are collected as usual."""
+    import gc
+
+    if os.environ.get('NOFREEZE'): return
+    gc.collect()
+    gc.freeze()
+
+
 def import_numpy():
     """Imports NumPy alone, so the probe can measure it before TensorFlow arrives."""
     global np
@@ -64,6 +77,67 @@ def import_tensorflow():
     tf = tensorflow
     stop_thread_spinning()
     return tf.__version__
+
+
+# The TensorFlow libraries whose bytes decide what XLA compiles (see xla_cache_directory).
+TF_LIBRARIES = (
+    "libtensorflow_framework.so.2",
+    "libtensorflow_cc.so.2",
+    os.path.join("python", "_pywrap_tensorflow_internal.so"),
+    "libtensorflow_framework.2.dylib",
+)
+TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly", "tf-nightly-cpu")
+
+
+def xla_cache_directory(root):
+    """Where this TensorFlow build keeps its compiled XLA programs under `root`, before
+    TensorFlow is imported; tells TensorFlow to use it.
+
+    TensorFlow's persistent cache checks a loaded program against the HLO it was compiled from,
+    but not against the compiler that made it. So each build gets its own directory, named by
+    what decides the machine code: TensorFlow's version and the size and time of its libraries,
+    the CPU's model and flags, and the XLA flags in the environment."""
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = list(spec.submodule_search_locations)[0]
+    identity = []
+    version = "unknown"
+    from importlib import metadata
+
+    for name in TF_DISTRIBUTIONS:
+        try:
+            version = metadata.version(name)
+            identity.append("%s==%s" % (name, version))
+            break
+        except metadata.PackageNotFoundError:
+            continue
+    for name in TF_LIBRARIES:
+        path = os.path.join(package, name)
+        if os.path.exists(path):
+            status = os.stat(path)
+            identity.append("%s %d %d" % (path, status.st_size, status.st_mtime_ns))
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            identity.extend(
+                line.strip() for line in cpuinfo if line.startswith(("model name", "flags"))
+            )
+    except OSError:
+        identity.append(platform.processor())
+    identity.extend("%s=%s" % (v, os.environ.get(v, "")) for v in ("XLA_FLAGS", "TF_XLA_FLAGS"))
+    digest = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]
+    directory = os.path.join(os.path.abspath(root), "tf%s-%s" % (version, digest))
+    if any(c.isspace() for c in directory):
+        raise ValueError(
+            "--xla-cache %s: TensorFlow's flags cannot carry a path with spaces; choose another"
+            % root
+        )
+    os.makedirs(directory, exist_ok=True)
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    os.environ["TF_XLA_FLAGS"] = (
+        flags + " --tf_xla_persistent_cache_directory=" + directory
+    ).strip()
+    return directory
 
 
 # Whether TensorFlow's thread pools were told not to spin (see stop_thread_spinning).
@@ -330,6 +404,14 @@ class Case:
                 self._functions[key] = error_outcome(error)
                 self._failed_traces[mode] += 1
         return self._functions[key]
+
+    def pretrace_xla(self, ranks):
+        """Traces the XLA function of each rank now. TensorFlow names a traced function with a
+        process-wide counter, and XLA's persistent cache keys a program by that name: traced
+        first thing, in the same order in every worker, the names are the same everywhere, so
+        one worker's compiled programs serve all the others (and later runs)."""
+        for rank in ranks:
+            self._traced("xla", rank)
 
     def trace_counts(self):
         """Traces per mode so far, failed ones included: one per rank when nothing retraces."""

@@ -229,6 +229,13 @@ pub struct RunArgs {
     /// is a timeout
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT)]
     pub timeout: f64,
+    /// Keep XLA's compiled programs here, one subdirectory per TensorFlow build, shared by the
+    /// workers and by later runs [default: $TFDIFF_XLA_CACHE, else ~/.cache/tfdiff/xla]
+    #[arg(long, value_name = "DIR", conflicts_with = "no_xla_cache")]
+    pub xla_cache: Option<PathBuf>,
+    /// Compile every XLA program in every worker, as TensorFlow does by default
+    #[arg(long)]
+    pub no_xla_cache: bool,
 }
 
 impl RunArgs {
@@ -304,8 +311,26 @@ impl RunArgs {
             save_regressions: !self.no_save_regressions,
             jobs,
             timeout: self.timeout,
+            xla_cache: if self.no_xla_cache {
+                None
+            } else {
+                self.xla_cache.or_else(default_xla_cache)
+            },
         })
     }
+}
+
+/// `$TFDIFF_XLA_CACHE`, else `tfdiff/xla` in the user's cache directory (`$XDG_CACHE_HOME`,
+/// else `~/.cache`); none when neither is known.
+fn default_xla_cache() -> Option<PathBuf> {
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = set("TFDIFF_XLA_CACHE") {
+        return Some(PathBuf::from(dir));
+    }
+    let cache = set("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| set("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(cache.join("tfdiff").join("xla"))
 }
 
 #[cfg(test)]

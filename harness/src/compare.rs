@@ -206,6 +206,12 @@ fn compare_arrays(a: &OutputArray, b: &OutputArray, tolerance: &ToleranceSpec) -
             }
             continue;
         }
+        if x.to_bits() == y.to_bits() {
+            // Most elements of most pairs are the same bits: no error to measure (this is
+            // the driver's hottest loop).
+            largest.get_or_insert((0.0, position));
+            continue;
+        }
         let abs = (x - y).abs();
         let rel = relative_error(x, y);
         let ulp = ulp_distance(x, y, precision);

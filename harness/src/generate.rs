@@ -221,6 +221,16 @@ pub struct PoolShape {
 /// Channel layouts every shape class is drawn in: rank 2, and rank 3 with 1, 3 and 4 channels.
 const CHANNELS: [Option<usize>; 4] = [None, Some(1), Some(3), Some(4)];
 
+/// The ranks of generated images.
+pub fn ranks() -> Vec<usize> {
+    let mut ranks: Vec<usize> = CHANNELS
+        .iter()
+        .map(|channels| if channels.is_some() { 3 } else { 2 })
+        .collect();
+    ranks.dedup();
+    ranks
+}
+
 /// The run's shapes: for each channel layout two regular shapes, one with a side of 1 and one
 /// empty; and two large shapes. 18 shapes, so at most 18 XLA compiles per case.
 fn shape_pool(max_side: usize, max_side_large: usize) -> impl Strategy<Value = Vec<PoolShape>> {

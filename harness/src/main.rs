@@ -30,6 +30,7 @@ mod run;
 mod shrink;
 mod signals;
 mod worker;
+mod xla_cache;
 
 use anyhow::Result;
 use clap::Parser;
@@ -117,6 +118,8 @@ fn list(args: CaseArgs) -> Result<u8> {
         timeout: Duration::from_secs(60),
         probe: false,
         force_ftz_daz: false,
+        xla_cache: None,
+        pretrace_ranks: Vec::new(),
     })?;
     pool.shutdown(false);
     for case in &started.cases {

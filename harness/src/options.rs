@@ -98,6 +98,9 @@ pub struct RunConfig {
     /// Seconds one mode may take on one input.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
+    /// Where XLA's compiled programs are kept across workers and runs; None: not kept.
+    #[serde(default)]
+    pub xla_cache: Option<PathBuf>,
 }
 
 fn one() -> usize {

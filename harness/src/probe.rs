@@ -341,6 +341,8 @@ pub fn probe(env_flag: Option<&Path>, out: Option<&Path>, force: bool) -> Result
         timeout: Duration::from_secs(300),
         probe: true,
         force_ftz_daz: force,
+        xla_cache: None,
+        pretrace_ranks: Vec::new(),
     })?;
     let after_running = pool.probe_stage(AFTER_RUNNING)?;
     pool.shutdown(false);

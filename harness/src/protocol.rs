@@ -52,6 +52,12 @@ pub struct Init {
     pub probe: bool,
     /// Set FTZ and DAZ before importing TensorFlow (`tfdiff probe --force-ftz-daz`).
     pub force_ftz_daz: bool,
+    /// Keep XLA's compiled programs under this directory (one subdirectory per TensorFlow
+    /// build), shared by every worker and later runs.
+    pub xla_cache: Option<PathBuf>,
+    /// Trace each case's XLA function for these ranks before saying ready, so that traced
+    /// functions, and with them the cache's keys, have the same names in every worker.
+    pub pretrace_ranks: Vec<usize>,
 }
 
 /// One input of one case, to run in `modes` in order.
@@ -142,6 +148,8 @@ pub struct Hello {
     pub environment: String,
     /// Probe stages measured while starting (`Init::probe`), as JSON.
     pub stages: Vec<String>,
+    /// This TensorFlow build's directory in the XLA cache, when one is used.
+    pub xla_cache: Option<PathBuf>,
 }
 
 /// Writes one frame and flushes it.

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde::Serialize;
 use std::ffi::CString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const RUNTIME_SOURCE: &str = include_str!("../python/tfdiff_runtime.py");
 
@@ -128,6 +128,36 @@ impl PythonRuntime {
     /// Imports one case file and checks it against the contract; the error names the file.
     pub fn load_case(&self, file: &CaseFile) -> Result<LoadedCase, String> {
         Python::attach(|py| load_case(py, self.module.bind(py), file))
+    }
+
+    /// Points TensorFlow (not imported yet) at this build's directory under the XLA cache
+    /// `root`; returns that directory, or None when TensorFlow is not installed (the import
+    /// says so next).
+    pub fn use_xla_cache(&self, root: &Path) -> Result<Option<PathBuf>> {
+        Python::attach(|py| {
+            self.module
+                .bind(py)
+                .call_method1("xla_cache_directory", (root,))
+                .and_then(|dir| dir.extract::<Option<PathBuf>>())
+                .map_err(|e| {
+                    anyhow!(
+                        "the XLA cache at {}: {}",
+                        root.display(),
+                        python_error(py, e)
+                    )
+                })
+        })
+    }
+
+    /// Ends a worker's start (see `settle` in the runtime).
+    pub fn settle(&self) -> Result<()> {
+        Python::attach(|py| {
+            self.module
+                .bind(py)
+                .call_method0("settle")
+                .map(drop)
+                .map_err(|e| python_error(py, e))
+        })
     }
 
     /// Sets up this interpreter as a worker's: output written through at once, warnings off.

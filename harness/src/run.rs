@@ -7,7 +7,7 @@ use crate::baseline::{parse_pair, Baseline, KnownDivergence};
 use crate::cases::{self, CaseInfo};
 use crate::compare::{compare, Kind, PairComparison, ToleranceSpec};
 use crate::evaluate::{Evaluation, Evaluator, Job, Memo, OutcomeCache};
-use crate::generate::{Image, ImageGenerator, Layout};
+use crate::generate::{self, Image, ImageGenerator, Layout};
 use crate::mode::Mode;
 use crate::options::{InputPlan, RunConfig};
 use crate::outcome::Outcome;
@@ -22,6 +22,7 @@ use crate::report::{
 };
 use crate::shrink::{self, Shrunk, Target};
 use crate::signals::{self, StopSignal};
+use crate::xla_cache::XlaCacheUse;
 use anyhow::{bail, Result};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -171,6 +172,12 @@ fn prepare(config: &mut RunConfig) -> Result<Prepared> {
         timeout: Duration::from_secs_f64(config.timeout),
         probe: true,
         force_ftz_daz: false,
+        xla_cache: config.xla_cache.clone(),
+        pretrace_ranks: if config.xla_cache.is_some() && config.modes.contains(&Mode::Xla) {
+            generate::ranks()
+        } else {
+            Vec::new()
+        },
     })?;
     Ok(Prepared {
         env,
@@ -233,6 +240,7 @@ fn skeleton(
             failing_signatures: 0,
             contamination: None,
             workers: Default::default(),
+            xla_cache: started.hello.xla_cache.clone().map(XlaCacheUse::new),
             cases: started.cases.clone(),
             case_load_failures: started.failures.clone(),
             interrupted: false,
@@ -474,6 +482,9 @@ impl Session {
         self.results.info.known_not_seen = known_not_seen(&self.results, self.divergences.rows());
         let results = &mut self.results;
         results.info.workers = self.evaluator.stats();
+        if let Some(cache) = &mut results.info.xla_cache {
+            cache.update();
+        }
         finish_timing(results, self.clock);
         results.info.finished_at = Some(Utc::now());
         results.info.interrupted = stopped.is_some();

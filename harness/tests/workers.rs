@@ -249,6 +249,115 @@ fn reports_are_identical_whatever_the_number_of_workers() {
     assert!(read_csv(&one.path().join("divergences.csv")).len() >= 4);
 }
 
+#[test]
+fn xla_programs_compiled_by_one_worker_serve_every_worker_and_run_unchanged() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |jobs: &str, cache_flag: &[&std::ffi::OsStr]| {
+        let out = tempfile::tempdir().unwrap();
+        tfdiff()
+            .args(["-n", "30", "--shrink-time", "0", "--no-save-regressions"])
+            .args([
+                "--modes",
+                "numpy,xla",
+                "--case",
+                "scale01",
+                "--case",
+                "standardize",
+            ])
+            .args(["-j", jobs])
+            .args(cache_flag)
+            .arg("--out")
+            .arg(out.path())
+            .assert()
+            .code(0);
+        out
+    };
+    let with_cache = [
+        std::ffi::OsStr::new("--xla-cache"),
+        cache.path().as_os_str(),
+    ];
+    let counts = |out: &tempfile::TempDir| {
+        let use_ = &run_json(out.path())["xla_cache"];
+        let directory = use_["directory"].as_str().unwrap().to_string();
+        assert!(directory.starts_with(cache.path().to_str().unwrap()));
+        (
+            use_["programs_at_start"].as_u64().unwrap(),
+            use_["programs_at_end"].as_u64().unwrap(),
+        )
+    };
+    let first = run("1", &with_cache);
+    let (start, end) = counts(&first);
+    assert_eq!(start, 0);
+    assert!(end >= 10, "only {end} programs compiled");
+    // Two workers, another run: every case's program is found under the name the first run
+    // gave it. (The contamination probe's own XLA function, traced after the run's, may add
+    // one.)
+    let second = run("2", &with_cache);
+    let (start, again) = counts(&second);
+    assert_eq!(start, end);
+    assert!(again <= end + 1, "{} programs compiled again", again - end);
+    // And without the cache the reports are the same.
+    let without = run("2", &[std::ffi::OsStr::new("--no-xla-cache")]);
+    assert!(run_json(without.path())["xla_cache"].is_null());
+    for file in ["divergences.csv", "summary.csv"] {
+        let a = std::fs::read(first.path().join(file)).unwrap();
+        assert_eq!(
+            a,
+            std::fs::read(second.path().join(file)).unwrap(),
+            "{file}"
+        );
+        assert_eq!(
+            a,
+            std::fs::read(without.path().join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn a_case_that_kills_the_worker_while_traced_is_a_crash_not_a_failed_start() {
+    let cases = fixture_copy("crashing");
+    let out = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args(["-n", "8", "--shrink-time", "0", "--no-save-regressions"])
+        .args([
+            "--modes",
+            "numpy,xla",
+            "--case",
+            "exits_tracing_rank3",
+            "-j",
+            "1",
+        ])
+        .arg("--xla-cache")
+        .arg(cache.path())
+        .arg("--cases-dir")
+        .arg(cases.path())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let rows = read_csv(&out.path().join("divergences.csv"));
+    let row = signature(&rows, "exits_tracing_rank3", "numpy", "xla");
+    assert_eq!(row["kind"], "crash", "{row:?}");
+    assert!(
+        row["error"].starts_with("xla: crash: exit status 0"),
+        "{row:?}"
+    );
+    assert_eq!(
+        row["shape"].split('x').count(),
+        3,
+        "a rank-3 input: {row:?}"
+    );
+    // Rank-2 inputs were evaluated: the worker traced lazily after the first one died.
+    let summary = read_csv(&out.path().join("summary.csv"));
+    let pair = summary
+        .iter()
+        .find(|r| r["case"] == "exits_tracing_rank3")
+        .unwrap();
+    assert!(number(pair, "agree") > 0, "{pair:?}");
+}
+
 /// Starts a long run and waits until its workers evaluate inputs (a plain progress line).
 fn start_long_run(out: &Path) -> (std::process::Child, Vec<u32>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tfdiff"))

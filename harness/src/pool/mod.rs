@@ -43,6 +43,11 @@ pub struct PoolOptions {
     /// Measure the probe's before/after-import stages in the first worker.
     pub probe: bool,
     pub force_ftz_daz: bool,
+    /// XLA's compiled programs are kept here (see `Init::xla_cache`).
+    pub xla_cache: Option<PathBuf>,
+    /// Ranks whose XLA functions each worker traces before it is ready (see
+    /// `Init::pretrace_ranks`); empty when the run has no xla mode or no cache.
+    pub pretrace_ranks: Vec<usize>,
 }
 
 /// What the first worker reported once the pool was up.
@@ -82,6 +87,8 @@ pub struct Shared {
     pub timeout: Duration,
     pub probe: bool,
     pub force_ftz_daz: bool,
+    pub xla_cache: Option<PathBuf>,
+    pub pretrace_ranks: Vec<usize>,
     /// Set when the pool shuts down: no worker is started after it.
     pub closing: AtomicBool,
     stats: Mutex<WorkerStats>,
@@ -142,6 +149,8 @@ impl WorkerPool {
             timeout: options.timeout,
             probe: options.probe,
             force_ftz_daz: options.force_ftz_daz,
+            xla_cache: options.xla_cache,
+            pretrace_ranks: options.pretrace_ranks,
             closing: AtomicBool::new(false),
             stats: Mutex::new(WorkerStats {
                 jobs,

@@ -43,6 +43,8 @@ enum Handshake {
     DiedLoading(usize),
     /// The worker said why it cannot work (a broken environment): that is the whole error.
     Fatal(String),
+    /// The worker died tracing the cases' XLA functions (`Init::pretrace_ranks`).
+    DiedPretracing,
     Failed(String),
 }
 
@@ -56,6 +58,8 @@ pub struct Slot {
     /// Cases that killed a worker while being imported, with how.
     killed_at_import: Vec<(CaseFile, String)>,
     started_once: bool,
+    /// Whether its workers trace the XLA functions first; off once that killed one.
+    pretrace: bool,
 }
 
 impl Slot {
@@ -69,6 +73,7 @@ impl Slot {
             worker: None,
             killed_at_import: Vec::new(),
             started_once: false,
+            pretrace: true,
         }
     }
 
@@ -108,9 +113,16 @@ impl Slot {
                 cases: self.cases.clone(),
                 probe: self.shared.probe && self.index == 0 && !self.started_once,
                 force_ftz_daz: self.shared.force_ftz_daz,
+                xla_cache: self.shared.xla_cache.clone(),
+                pretrace_ranks: if self.pretrace {
+                    self.shared.pretrace_ranks.clone()
+                } else {
+                    Vec::new()
+                },
             };
+            let pretraced = !init.pretrace_ranks.is_empty();
             let handshake = match process.send(&Request::Init(init)) {
-                Ok(()) => handshake(&process, &self.cases),
+                Ok(()) => handshake(&process, &self.cases, pretraced),
                 Err(error) => Handshake::Failed(format!("cannot talk to the worker: {error}")),
             };
             match handshake {
@@ -141,6 +153,12 @@ impl Slot {
                             .unwrap_or_default()
                     );
                     self.killed_at_import.push((file, cause));
+                }
+                Handshake::DiedPretracing => {
+                    // Tracing a case killed it: trace lazily instead, as without the cache;
+                    // the input that does it again is then a crash of the xla mode.
+                    self.retire(process, Duration::from_secs(2));
+                    self.pretrace = false;
                 }
                 Handshake::Fatal(message) => {
                     self.retire(process, Duration::from_secs(1));
@@ -315,7 +333,7 @@ impl Slot {
 }
 
 /// Reads Hello, one CaseLoaded per case, and Ready.
-fn handshake(process: &WorkerProcess, cases: &[CaseFile]) -> Handshake {
+fn handshake(process: &WorkerProcess, cases: &[CaseFile], pretraced: bool) -> Handshake {
     let hello = match process.receive(Some(STARTUP_TIMEOUT)) {
         Received::Message(Response::Hello(hello)) => hello,
         Received::Message(Response::Fatal(message)) => return Handshake::Fatal(message),
@@ -338,6 +356,7 @@ fn handshake(process: &WorkerProcess, cases: &[CaseFile]) -> Handshake {
     }
     match process.receive(Some(STARTUP_TIMEOUT)) {
         Received::Message(Response::Ready) => {}
+        Received::Gone(_) if pretraced => return Handshake::DiedPretracing,
         Received::Gone(why) => return Handshake::Failed(format!("it {why}")),
         _ => return Handshake::Failed("it did not say it was ready".into()),
     }

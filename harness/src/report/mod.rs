@@ -30,6 +30,7 @@ use crate::outcome::Outcome;
 use crate::pool::WorkerStats;
 use crate::probe::Contamination;
 use crate::python_env::PythonEnv;
+use crate::xla_cache::XlaCacheUse;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,9 @@ pub struct RunInfo {
     /// peak memory.
     #[serde(default)]
     pub workers: WorkerStats,
+    /// XLA's persistent cache: where, and its programs before and after the run.
+    #[serde(default)]
+    pub xla_cache: Option<XlaCacheUse>,
     pub cases: Vec<CaseInfo>,
     pub case_load_failures: Vec<CaseLoadFailure>,
     /// Whether a signal stopped the run between inputs.

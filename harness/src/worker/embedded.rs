@@ -70,6 +70,15 @@ pub fn run_mode<'py>(
     mode_result(&result)
 }
 
+/// Traces the case's XLA function for each rank (see `Case.pretrace_xla`). A tracing error is
+/// kept as that rank's outcome; `Err` is what escapes, as in `run_mode`.
+pub fn pretrace_xla(py: Python<'_>, case: &LoadedCase, ranks: &[usize]) -> PyResult<()> {
+    case.object
+        .bind(py)
+        .call_method1("pretrace_xla", (ranks.to_vec(),))
+        .map(drop)
+}
+
 /// How many times the case's TensorFlow function was traced in this process, per mode.
 pub fn trace_counts(py: Python<'_>, case: &LoadedCase) -> Result<BTreeMap<String, u64>> {
     let read = || -> PyResult<BTreeMap<String, u64>> {

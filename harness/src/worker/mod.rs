@@ -92,6 +92,10 @@ fn start(env_dir: &Path, init: &Init, channel: &mut Channel) -> Result<Worker> {
     if init.force_ftz_daz {
         probe::force_ftz_daz()?;
     }
+    let xla_cache = match &init.xla_cache {
+        Some(root) => runtime.use_xla_cache(root)?,
+        None => None,
+    };
     let tensorflow = runtime.import_tensorflow()?;
     if let Some(prober) = &prober {
         stages.push(serde_json::to_string(&prober.stage(probe::AFTER_IMPORT)?)?);
@@ -104,9 +108,22 @@ fn start(env_dir: &Path, init: &Init, channel: &mut Channel) -> Result<Worker> {
         tensorflow,
         environment: runtime.environment_info()?.to_string(),
         stages,
+        xla_cache,
     };
     write_frame(&mut channel.output, &Response::Hello(hello))?;
     let cases = load_cases(&runtime, &init.cases, channel)?;
+    if !init.pretrace_ranks.is_empty() {
+        // In the order the driver listed them, the same in every worker (see `pretrace_xla`).
+        for file in &init.cases {
+            if let Some(case) = cases.get(&file.name) {
+                Python::attach(|py| {
+                    embedded::pretrace_xla(py, case, &init.pretrace_ranks)
+                        .unwrap_or_else(|error| exit_as_python_would(py, error))
+                });
+            }
+        }
+    }
+    runtime.settle()?;
     write_frame(&mut channel.output, &Response::Ready)?;
     Ok(Worker {
         _runtime: runtime,
