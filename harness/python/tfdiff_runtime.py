@@ -48,18 +48,6 @@ def prepare_worker():
     warnings.simplefilter("ignore")
 
 
-def settle():
-    """The end of a worker's start: everything imported so far (NumPy, TensorFlow, the cases:
-    about a million objects) is moved out of the garbage collector's sight, so that its full
-    collections, which otherwise walk all of them every few thousand allocations, stay as
-    cheap as in a small program. Objects made later are collected as usual."""
-    import gc
-
-    if os.environ.get('NOFREEZE'): return
-    gc.collect()
-    gc.freeze()
-
-
 def import_numpy():
     """Imports NumPy alone, so the probe can measure it before TensorFlow arrives."""
     global np

@@ -149,17 +149,6 @@ impl PythonRuntime {
         })
     }
 
-    /// Ends a worker's start (see `settle` in the runtime).
-    pub fn settle(&self) -> Result<()> {
-        Python::attach(|py| {
-            self.module
-                .bind(py)
-                .call_method0("settle")
-                .map(drop)
-                .map_err(|e| python_error(py, e))
-        })
-    }
-
     /// Sets up this interpreter as a worker's: output written through at once, warnings off.
     pub fn prepare_worker(&self) -> Result<()> {
         Python::attach(|py| {

@@ -123,7 +123,6 @@ fn start(env_dir: &Path, init: &Init, channel: &mut Channel) -> Result<Worker> {
             }
         }
     }
-    runtime.settle()?;
     write_frame(&mut channel.output, &Response::Ready)?;
     Ok(Worker {
         _runtime: runtime,
