@@ -133,11 +133,7 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
         &started,
     );
     let mut session = Session::new(config, run_dir, results, prepared.pool, total)?;
-    let outcome = started
-        .cases
-        .iter()
-        .zip(plans)
-        .try_for_each(|(case, sources)| session.run_case(case, sources));
+    let outcome = session.run_cases(&started.cases, plans);
     session.progress.finish();
     session.finish(outcome, prepared.clean_probe, started.stages)
 }
@@ -277,6 +273,17 @@ struct Session {
     clock: Instant,
 }
 
+/// A case whose inputs are being evaluated: what its inputs add up to until the last is taken.
+struct OpenCase {
+    tolerance: ToleranceSpec,
+    /// Its first row in `results.pairs`.
+    first: usize,
+    /// The distinct shapes its XLA function ran on.
+    xla_shapes: BTreeSet<String>,
+    inputs: usize,
+    taken: usize,
+}
+
 /// What `Session::record` needs to know of the input and the pair.
 struct Divergent<'a> {
     case: &'a CaseInfo,
@@ -327,18 +334,59 @@ impl Session {
         })
     }
 
-    /// Evaluates a case's inputs, several per worker in flight, taken in input order.
-    fn run_case(&mut self, case: &CaseInfo, sources: Vec<InputSource>) -> Result<()> {
-        if signals::stop_requested().is_some() {
-            return Ok(());
+    /// Evaluates every case's inputs, several per worker in flight, taken in order. The
+    /// window runs on across cases: draining it at each case's end left the workers idle while
+    /// the last inputs of a case finished and its reports were written.
+    fn run_cases(&mut self, cases: &[CaseInfo], plans: Vec<Vec<InputSource>>) -> Result<()> {
+        let window = IN_FLIGHT_PER_WORKER * self.evaluator.parallelism();
+        let modes = self.config.modes.clone();
+        let mut open: Vec<Option<OpenCase>> = Vec::new();
+        let mut pending = VecDeque::new();
+        'cases: for (index, (case, sources)) in cases.iter().zip(plans).enumerate() {
+            if signals::stop_requested().is_some() {
+                break;
+            }
+            open.push(Some(self.open_case(case, sources.len())));
+            for source in sources {
+                if signals::stop_requested().is_some() {
+                    break 'cases;
+                }
+                let input = self.plan_input(&source)?;
+                let ticket = self.evaluator.submit(Job {
+                    case: &case.name,
+                    image: &input.image,
+                    layout: input.layout,
+                    modes: &modes,
+                })?;
+                pending.push_back((index, input, ticket));
+                while pending.len() >= window
+                    || pending
+                        .front()
+                        .is_some_and(|(_, _, ticket)| self.evaluator.is_ready(ticket))
+                {
+                    let (index, input, ticket) = pending.pop_front().expect("not empty");
+                    self.take_next(&cases[index], &mut open[index], input, ticket)?;
+                }
+            }
         }
-        self.progress.start_case(&case.name, sources.len() as u64);
-        // A case's own TOLERANCE is the author's word on that case; the flags are the default.
-        let tolerance = if case.tolerance.is_empty() {
-            self.config.tolerance.clone()
-        } else {
-            case.tolerance.clone()
-        };
+        // The rest in order; once stopped, only what is already evaluated.
+        while let Some((index, input, ticket)) = pending.pop_front() {
+            if signals::stop_requested().is_some() && !self.evaluator.is_ready(&ticket) {
+                break;
+            }
+            self.take_next(&cases[index], &mut open[index], input, ticket)?;
+        }
+        // Cases a stop cut short end with what they have.
+        for (case, state) in cases.iter().zip(&mut open) {
+            if let Some(state) = state.take() {
+                self.finish_case(case, state)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A case's summary rows and what its inputs accumulate until its last is taken.
+    fn open_case(&mut self, case: &CaseInfo, inputs: usize) -> OpenCase {
         let first = self.results.pairs.len();
         self.results.pairs.extend(
             self.config
@@ -346,41 +394,51 @@ impl Session {
                 .iter()
                 .map(|&pair| PairSummary::new(&case.name, pair)),
         );
-        let mut xla_shapes = BTreeSet::new();
-        let window = IN_FLIGHT_PER_WORKER * self.evaluator.parallelism();
-        let modes = self.config.modes.clone();
-        let mut pending = VecDeque::new();
-        for source in sources {
-            if signals::stop_requested().is_some() {
-                break;
-            }
-            let input = self.plan_input(&source)?;
-            let ticket = self.evaluator.submit(Job {
-                case: &case.name,
-                image: &input.image,
-                layout: input.layout,
-                modes: &modes,
-            })?;
-            pending.push_back((input, ticket));
-            while pending.len() >= window
-                || pending
-                    .front()
-                    .is_some_and(|(_, ticket)| self.evaluator.is_ready(ticket))
-            {
-                let (input, ticket) = pending.pop_front().expect("not empty");
-                let evaluation = self.evaluator.wait(ticket)?;
-                self.take(case, &tolerance, first, input, evaluation, &mut xla_shapes)?;
-            }
+        OpenCase {
+            // A case's own TOLERANCE is the author's word on that case; the flags are the
+            // default.
+            tolerance: if case.tolerance.is_empty() {
+                self.config.tolerance.clone()
+            } else {
+                case.tolerance.clone()
+            },
+            first,
+            xla_shapes: BTreeSet::new(),
+            inputs,
+            taken: 0,
         }
-        // The rest in order; once stopped, only what is already evaluated.
-        while let Some((input, ticket)) = pending.pop_front() {
-            if signals::stop_requested().is_some() && !self.evaluator.is_ready(&ticket) {
-                break;
-            }
-            let evaluation = self.evaluator.wait(ticket)?;
-            self.take(case, &tolerance, first, input, evaluation, &mut xla_shapes)?;
+    }
+
+    /// Waits for one input's evaluation and takes it; the case's last input finishes it.
+    fn take_next(
+        &mut self,
+        case: &CaseInfo,
+        open: &mut Option<OpenCase>,
+        input: PlannedInput,
+        ticket: <WorkerPool as Evaluator>::Ticket,
+    ) -> Result<()> {
+        let state = open
+            .as_mut()
+            .expect("a case is open until its last input is taken");
+        if state.taken == 0 {
+            self.progress.start_case(&case.name, state.inputs as u64);
         }
-        self.finish_case(case, first, xla_shapes)
+        let evaluation = self.evaluator.wait(ticket)?;
+        let (tolerance, first) = (state.tolerance.clone(), state.first);
+        self.take(
+            case,
+            &tolerance,
+            first,
+            input,
+            evaluation,
+            &mut state.xla_shapes,
+        )?;
+        state.taken += 1;
+        if state.taken == state.inputs {
+            let state = open.take().expect("open");
+            self.finish_case(case, state)?;
+        }
+        Ok(())
     }
 
     /// Compares every pair of one evaluated input and records its divergences.
@@ -430,12 +488,10 @@ impl Session {
     }
 
     /// Trace counts, XLA shapes and verdicts of a finished case; every export rewritten.
-    fn finish_case(
-        &mut self,
-        case: &CaseInfo,
-        first: usize,
-        xla_shapes: BTreeSet<String>,
-    ) -> Result<()> {
+    fn finish_case(&mut self, case: &CaseInfo, state: OpenCase) -> Result<()> {
+        let OpenCase {
+            first, xla_shapes, ..
+        } = state;
         let info = &mut self.results.info;
         info.xla_compiles
             .insert(case.name.clone(), xla_shapes.len() as u64);

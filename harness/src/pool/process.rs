@@ -41,6 +41,9 @@ pub struct Exit {
 
 pub struct WorkerProcess {
     pub pid: u32,
+    /// Bytes the request pipe holds: a request this much smaller is written without waiting
+    /// for the worker to read (see `Slot::send_ahead`).
+    pub pipe_capacity: usize,
     stdin: BufWriter<ChildStdin>,
     frames: Receiver<std::io::Result<Option<Response>>>,
     tail: Arc<Mutex<VecDeque<String>>>,
@@ -66,7 +69,9 @@ impl WorkerProcess {
         let pid = child.id();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let stdin = BufWriter::with_capacity(1 << 16, child.stdin.take().expect("stdin is piped"));
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let pipe_capacity = enlarge_pipe(&stdin);
+        let stdin = BufWriter::with_capacity(1 << 16, stdin);
         // The child is reaped with wait4 (`finish`), not through `child`.
         drop(child);
 
@@ -94,6 +99,7 @@ impl WorkerProcess {
             })?;
         Ok(WorkerProcess {
             pid,
+            pipe_capacity,
             stdin,
             frames,
             tail,
@@ -182,6 +188,16 @@ impl WorkerProcess {
             peak_rss: (usage.ru_maxrss.max(0) as u64) * 1024,
             stderr,
         }
+    }
+}
+
+/// Asks for a 1 MiB request pipe (best effort) and returns what it holds.
+fn enlarge_pipe(stdin: &ChildStdin) -> usize {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a pipe this process owns; failures leave it as it was.
+    unsafe {
+        libc::fcntl(stdin.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+        libc::fcntl(stdin.as_raw_fd(), libc::F_GETPIPE_SZ).max(0) as usize
     }
 }
 

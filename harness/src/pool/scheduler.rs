@@ -46,6 +46,25 @@ fn key(job: &JobRequest) -> Key {
     (job.evaluate.case.clone(), job.evaluate.image.shape.clone())
 }
 
+impl Queues {
+    /// The slot's own oldest job, else another slot's it may take.
+    fn take_job(&mut self, slot: usize) -> Option<JobRequest> {
+        let stealable = |other: usize| {
+            self.jobs[other].front().is_some_and(|job| {
+                self.jobs[other].len() >= STEAL_BACKLOG || self.seen[slot].contains(&key(job))
+            })
+        };
+        let from = if self.jobs[slot].is_empty() {
+            (0..self.jobs.len()).find(|&other| other != slot && stealable(other))?
+        } else {
+            slot
+        };
+        let job = self.jobs[from].pop_front()?;
+        self.seen[slot].insert(key(&job));
+        Some(job)
+    }
+}
+
 impl Scheduler {
     pub fn new(slots: usize) -> Scheduler {
         Scheduler {
@@ -98,20 +117,7 @@ impl Scheduler {
             if let Some(control) = queues.controls[slot].pop_front() {
                 return Work::Control(control);
             }
-            if let Some(job) = queues.jobs[slot].pop_front() {
-                queues.seen[slot].insert(key(&job));
-                return Work::Job(job);
-            }
-            let stealable = (0..queues.jobs.len())
-                .filter(|&other| other != slot)
-                .find(|&other| {
-                    queues.jobs[other].front().is_some_and(|job| {
-                        queues.jobs[other].len() >= STEAL_BACKLOG
-                            || queues.seen[slot].contains(&key(job))
-                    })
-                });
-            if let Some(job) = stealable.and_then(|other| queues.jobs[other].pop_front()) {
-                queues.seen[slot].insert(key(&job));
+            if let Some(job) = queues.take_job(slot) {
                 return Work::Job(job);
             }
             if queues.closed {
@@ -119,6 +125,15 @@ impl Scheduler {
             }
             queues = self.wake.wait(queues).expect("scheduler lock");
         }
+    }
+
+    /// The job `next` would give now, if there is one and no request is waiting for `slot`.
+    pub fn try_next_job(&self, slot: usize) -> Option<JobRequest> {
+        let mut queues = self.lock();
+        if !queues.controls[slot].is_empty() || queues.closed {
+            return None;
+        }
+        queues.take_job(slot)
     }
 
     /// Drops every queued job and request (their waiters see the pool stopped) and tells the
@@ -180,6 +195,33 @@ mod tests {
             scheduler.submit(job("a", 3)); // home 0
         }
         assert_eq!(side(scheduler.next(1)), 3);
+        // A job is taken ahead only when no request waits for the slot.
+        for _ in 1..STEAL_BACKLOG {
+            assert_eq!(
+                scheduler.try_next_job(0).unwrap().evaluate.image.shape[0],
+                3
+            );
+        }
+        scheduler.submit(job("a", 1)); // home 0
+        assert!(
+            scheduler.try_next_job(1).is_none(),
+            "slot 1 never ran shape 1"
+        );
+        let (reply, _answer) = crossbeam_channel::bounded(1);
+        scheduler.control(
+            0,
+            Control::ProbeStage {
+                name: "x".into(),
+                reply,
+            },
+        );
+        assert!(scheduler.try_next_job(0).is_none());
+        assert!(matches!(scheduler.next(0), Work::Control(_)));
+        assert_eq!(
+            scheduler.try_next_job(0).unwrap().evaluate.image.shape[0],
+            1
+        );
+        assert!(scheduler.try_next_job(0).is_none());
         scheduler.close();
         assert!(matches!(scheduler.next(1), Work::Closed));
         assert!(!scheduler.submit(job("a", 1)));

@@ -10,7 +10,7 @@
 use super::log::WorkerLog;
 use super::process::{Exit, Received, WorkerProcess};
 use super::scheduler::{Scheduler, Work};
-use super::{Control, Shared};
+use super::{Control, JobRequest, Shared};
 use crate::cases::{CaseFile, CaseInfo};
 use crate::evaluate::Evaluation;
 use crate::outcome::{Crash, Outcome};
@@ -60,7 +60,22 @@ pub struct Slot {
     started_once: bool,
     /// Whether its workers trace the XLA functions first; off once that killed one.
     pretrace: bool,
+    /// The job after the running one, sent ahead (see `send_ahead`).
+    ahead: Option<Ahead>,
 }
+
+/// A job written to the worker's request pipe while it still runs the one before, so that it
+/// starts on it without waiting for the driver: that round trip, once per input, cost a worker
+/// about a sixth of its time on small images.
+struct Ahead {
+    job: JobRequest,
+    /// The worker it was written to; another worker has not seen it.
+    sent_to: Option<u32>,
+}
+
+/// A request at most this share of the request pipe is sent ahead: writing it cannot wait for
+/// the worker, which may be hung in the running job.
+const AHEAD_SHARE_OF_PIPE: usize = 4;
 
 impl Slot {
     pub fn new(index: usize, shared: Arc<Shared>, log: Arc<Mutex<WorkerLog>>) -> Slot {
@@ -74,6 +89,7 @@ impl Slot {
             killed_at_import: Vec::new(),
             started_once: false,
             pretrace: true,
+            ahead: None,
         }
     }
 
@@ -87,16 +103,22 @@ impl Slot {
             return;
         }
         loop {
-            match scheduler.next(self.index) {
-                Work::Job(job) => {
-                    let result = self.run_job(job.evaluate);
-                    let _ = job.reply.send(result);
+            let (job, sent) = match self.ahead.take() {
+                Some(ahead) => {
+                    let sent = self.worker.as_ref().map(|worker| worker.pid) == ahead.sent_to;
+                    (ahead.job, sent)
                 }
-                Work::Control(Control::ProbeStage { name, reply }) => {
-                    let _ = reply.send(self.probe_stage(&name));
-                }
-                Work::Closed => break,
-            }
+                None => match scheduler.next(self.index) {
+                    Work::Job(job) => (job, false),
+                    Work::Control(Control::ProbeStage { name, reply }) => {
+                        let _ = reply.send(self.probe_stage(&name));
+                        continue;
+                    }
+                    Work::Closed => break,
+                },
+            };
+            let result = self.run_job(job.evaluate, sent, scheduler);
+            let _ = job.reply.send(result);
         }
         self.stop();
     }
@@ -183,31 +205,34 @@ impl Slot {
 
     /// Evaluates one input in its modes, one mode at a time, replacing the worker whenever a
     /// mode crashes it or runs out of time.
-    fn run_job(&mut self, mut request: Evaluate) -> Result<Evaluation> {
-        let modes = std::mem::take(&mut request.modes);
+    fn run_job(
+        &mut self,
+        mut request: Evaluate,
+        mut sent: bool,
+        scheduler: &Scheduler,
+    ) -> Result<Evaluation> {
+        let modes = request.modes.clone();
         let mut outcomes = Vec::with_capacity(modes.len());
         let mut restart_seconds = 0.0;
         let mut lost_before_start = 0;
         while outcomes.len() < modes.len() {
-            restart_seconds += self.ensure_worker()?;
             let remaining = modes[outcomes.len()..].to_vec();
-            request.modes = remaining.clone();
-            // The request travels whole (the image is not copied) and comes back for a resend.
-            let message = Request::Evaluate(request);
-            let sent = self.worker.as_mut().expect("ensured").send(&message);
-            let Request::Evaluate(back) = message else {
-                unreachable!("built as Evaluate")
-            };
-            request = back;
-            if sent.is_err() {
-                // It died between jobs, not in one of ours: start another and try again.
-                lost_before_start += 1;
-                if lost_before_start > 2 {
-                    bail!("worker processes keep dying before they read a job");
+            if !std::mem::take(&mut sent) {
+                restart_seconds += self.ensure_worker()?;
+                request.modes = remaining.clone();
+                let result;
+                (request, result) = self.send(request);
+                if result.is_err() {
+                    // It died between jobs, not in one of ours: start another and try again.
+                    lost_before_start += 1;
+                    if lost_before_start > 2 {
+                        bail!("worker processes keep dying before they read a job");
+                    }
+                    self.lose_worker(false);
+                    continue;
                 }
-                self.lose_worker(false);
-                continue;
             }
+            self.send_ahead(scheduler);
             for _ in &remaining {
                 match self.next_outcome()? {
                     Some(outcome) => outcomes.push(outcome),
@@ -222,6 +247,41 @@ impl Slot {
             outcomes,
             restart_seconds,
         })
+    }
+
+    /// Writes a request to the current worker. The request comes back, for a resend: its image
+    /// is not copied.
+    fn send(&mut self, request: Evaluate) -> (Evaluate, std::io::Result<()>) {
+        let message = Request::Evaluate(request);
+        let result = self.worker.as_mut().expect("a worker").send(&message);
+        let Request::Evaluate(request) = message else {
+            unreachable!("built as Evaluate")
+        };
+        (request, result)
+    }
+
+    /// Takes the slot's next job, if one is queued, and writes it to the worker behind the
+    /// running one when it fits in the request pipe without waiting (a hung worker reads
+    /// nothing, and the slot must stay free to time it out). A job sent to a worker that then
+    /// dies is sent again to the next.
+    fn send_ahead(&mut self, scheduler: &Scheduler) {
+        let Some(worker) = &self.worker else {
+            return;
+        };
+        let (pid, room) = (worker.pid, worker.pipe_capacity / AHEAD_SHARE_OF_PIPE);
+        let Some(mut ahead) = self.ahead.take().or_else(|| {
+            scheduler
+                .try_next_job(self.index)
+                .map(|job| Ahead { job, sent_to: None })
+        }) else {
+            return;
+        };
+        if ahead.sent_to != Some(pid) && ahead.job.evaluate.image.data.len() + 4096 <= room {
+            let (evaluate, result) = self.send(ahead.job.evaluate);
+            ahead.job.evaluate = evaluate;
+            ahead.sent_to = result.is_ok().then_some(pid);
+        }
+        self.ahead = Some(ahead);
     }
 
     /// The next mode's outcome; a crash or a timeout when the worker is lost on it (then None
