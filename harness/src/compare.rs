@@ -1,7 +1,8 @@
 //! Comparison of two outcomes of one input: the divergence kind, if any, and the error measured
 //! whether or not the pair agrees. Pure arithmetic: no Python, no I/O.
 
-use crate::outcome::{Outcome, OutputArray, Precision};
+use crate::outcome::{Element, Outcome, OutputArray, Precision};
+use crate::with_values;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -168,16 +169,37 @@ pub fn compare(a: &Outcome, b: &Outcome, tolerance: &ToleranceSpec) -> PairCompa
 }
 
 fn compare_arrays(a: &OutputArray, b: &OutputArray, tolerance: &ToleranceSpec) -> PairComparison {
-    if a.values.shape() != b.values.shape() {
+    if a.shape != b.shape {
         return PairComparison::diverged(Kind::Shape);
     }
     let precision = Precision::coarser(&a.dtype, &b.dtype);
     let rule = tolerance.rule(precision);
-    let values_a = a.values.as_standard_layout();
-    let values_b = b.values.as_standard_layout();
-    let slice_a = values_a.as_slice().expect("standard layout is contiguous");
-    let slice_b = values_b.as_slice().expect("standard layout is contiguous");
+    // Each side is read in its own stored type: one loop per pair of types.
+    let scan =
+        with_values!(&a.values, xs => with_values!(&b.values, ys => scan(xs, ys, rule, precision)));
+    let mut metrics = scan.metrics;
+    metrics.precision = precision;
+    metrics.worst = scan.decisive.map(|position| Worst {
+        index: unravel(position, &a.shape),
+        a: a.values.get(position),
+        b: b.values.get(position),
+    });
+    PairComparison {
+        kind: scan.kind,
+        metrics: Some(metrics),
+    }
+}
 
+/// What one pass over two arrays found.
+struct Scan {
+    kind: Option<Kind>,
+    metrics: Metrics,
+    /// The element that decides the verdict (see `Worst`).
+    decisive: Option<usize>,
+}
+
+/// Compares two arrays of one shape element by element, each read in its own stored type.
+fn scan<A: Element, B: Element>(xs: &[A], ys: &[B], rule: Rule, precision: Precision) -> Scan {
     let mut metrics = Metrics {
         max_abs: 0.0,
         max_rel: 0.0,
@@ -191,7 +213,8 @@ fn compare_arrays(a: &OutputArray, b: &OutputArray, tolerance: &ToleranceSpec) -
     let mut largest: Option<(f64, usize)> = None;
     let mut value_mismatches = 0u64;
 
-    for (position, (&x, &y)) in slice_a.iter().zip(slice_b).enumerate() {
+    for (position, (&x, &y)) in xs.iter().zip(ys).enumerate() {
+        let (x, y) = (x.to_f64(), y.to_f64());
         if x.is_nan() || y.is_nan() {
             if x.is_nan() != y.is_nan() {
                 metrics.mismatches += 1;
@@ -245,14 +268,10 @@ fn compare_arrays(a: &OutputArray, b: &OutputArray, tolerance: &ToleranceSpec) -
     } else {
         (None, largest.map(|(_, p)| p))
     };
-    metrics.worst = decisive.map(|position| Worst {
-        index: unravel(position, a.values.shape()),
-        a: slice_a[position],
-        b: slice_b[position],
-    });
-    PairComparison {
+    Scan {
         kind,
-        metrics: Some(metrics),
+        metrics,
+        decisive,
     }
 }
 

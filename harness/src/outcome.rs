@@ -2,14 +2,15 @@
 //! process dying (crash) or not answering in time (timeout) while it ran the mode.
 //!
 //! Outcomes cross the driver–worker pipe (`protocol`), so they serialize; arrays travel as raw
-//! little-endian float64 bytes with their shape and dtype, never as text.
+//! bytes in the dtype they are stored in, with their shape and dtype, never as text, and stay
+//! in that dtype in the driver: a comparison reads them element by element (`compare`), so an
+//! output costs its own size once, not eight bytes per element twice.
 
-use ndarray::ArrayD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The result of running one mode. Arrays are held as float64, with the dtype the case
-/// actually returned kept beside them; every dtype tfdiff accepts converts to float64 exactly,
-/// except int64 beyond 2^53 and longdouble, which are rounded.
+/// The result of running one mode. Arrays keep the dtype their values are stored in (the one
+/// the case returned, or float64 for float16, bfloat16 and longdouble, which the worker widens)
+/// and the dtype the case returned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     Array(OutputArray),
@@ -47,8 +48,123 @@ const CRASH_LINES_IN_TEXT: usize = 3;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutputArray {
-    pub values: ArrayD<f64>,
+    /// The dtype the case returned.
     pub dtype: String,
+    pub shape: Vec<usize>,
+    pub values: Values,
+}
+
+/// An output's values in the type they are stored in, in C order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    Float64(Vec<f64>),
+    Float32(Vec<f32>),
+    Int64(Vec<i64>),
+    Int32(Vec<i32>),
+    Int16(Vec<i16>),
+    Int8(Vec<i8>),
+    Uint64(Vec<u64>),
+    Uint32(Vec<u32>),
+    Uint16(Vec<u16>),
+    Uint8(Vec<u8>),
+    /// 0 or 1.
+    Bool(Vec<u8>),
+}
+
+/// Runs `$body` with `$slice` bound to the values' slice, whatever their type.
+#[macro_export]
+macro_rules! with_values {
+    ($values:expr, $slice:ident => $body:expr) => {
+        match $values {
+            $crate::outcome::Values::Float64($slice) => $body,
+            $crate::outcome::Values::Float32($slice) => $body,
+            $crate::outcome::Values::Int64($slice) => $body,
+            $crate::outcome::Values::Int32($slice) => $body,
+            $crate::outcome::Values::Int16($slice) => $body,
+            $crate::outcome::Values::Int8($slice) => $body,
+            $crate::outcome::Values::Uint64($slice) => $body,
+            $crate::outcome::Values::Uint32($slice) => $body,
+            $crate::outcome::Values::Uint16($slice) => $body,
+            $crate::outcome::Values::Uint8($slice) => $body,
+            $crate::outcome::Values::Bool($slice) => $body,
+        }
+    };
+}
+
+/// A stored element as float64: exact for every type but int64/uint64 beyond 2^53.
+pub trait Element: Copy {
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! element {
+    ($($type:ty),*) => {
+        $(impl Element for $type {
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        })*
+    };
+}
+element!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
+
+impl Values {
+    /// Reads `data`, stored as `storage`, in the machine's byte order.
+    pub fn from_bytes(storage: &str, data: &[u8]) -> Result<Values, String> {
+        fn read<T: bytemuck::Pod>(name: &str, data: &[u8]) -> Result<Vec<T>, String> {
+            if !data.len().is_multiple_of(std::mem::size_of::<T>()) {
+                return Err(format!("{} bytes are not whole {name}s", data.len()));
+            }
+            Ok(bytemuck::pod_collect_to_vec(data))
+        }
+        Ok(match storage {
+            "float64" => Values::Float64(read(storage, data)?),
+            "float32" => Values::Float32(read(storage, data)?),
+            "int64" => Values::Int64(read(storage, data)?),
+            "int32" => Values::Int32(read(storage, data)?),
+            "int16" => Values::Int16(read(storage, data)?),
+            "int8" => Values::Int8(read(storage, data)?),
+            "uint64" => Values::Uint64(read(storage, data)?),
+            "uint32" => Values::Uint32(read(storage, data)?),
+            "uint16" => Values::Uint16(read(storage, data)?),
+            "uint8" => Values::Uint8(read(storage, data)?),
+            "bool" => Values::Bool(data.iter().map(|&byte| u8::from(byte != 0)).collect()),
+            other => {
+                return Err(format!(
+                    "values stored as {other}, which tfdiff does not read"
+                ))
+            }
+        })
+    }
+
+    pub fn storage(&self) -> &'static str {
+        match self {
+            Values::Float64(_) => "float64",
+            Values::Float32(_) => "float32",
+            Values::Int64(_) => "int64",
+            Values::Int32(_) => "int32",
+            Values::Int16(_) => "int16",
+            Values::Int8(_) => "int8",
+            Values::Uint64(_) => "uint64",
+            Values::Uint32(_) => "uint32",
+            Values::Uint16(_) => "uint16",
+            Values::Uint8(_) => "uint8",
+            Values::Bool(_) => "bool",
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        with_values!(self, values => bytemuck::cast_slice(values))
+    }
+
+    pub fn len(&self) -> usize {
+        with_values!(self, values => values.len())
+    }
+
+    /// Element `position` as float64.
+    pub fn get(&self, position: usize) -> f64 {
+        with_values!(self, values => values[position].to_f64())
+    }
 }
 
 /// An array on the wire: the dtype the case returned, the dtype its bytes are stored in (the
@@ -73,13 +189,11 @@ struct WireArray<'a> {
 
 impl Serialize for OutputArray {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let standard = self.values.as_standard_layout();
-        let values = standard.as_slice().expect("standard layout is contiguous");
         WireArrayRef {
             dtype: &self.dtype,
-            storage: "float64",
-            shape: self.values.shape(),
-            data: serde_bytes::Bytes::new(bytemuck::cast_slice(values)),
+            storage: self.values.storage(),
+            shape: &self.shape,
+            data: serde_bytes::Bytes::new(self.values.bytes()),
         }
         .serialize(serializer)
     }
@@ -88,49 +202,30 @@ impl Serialize for OutputArray {
 impl<'de> Deserialize<'de> for OutputArray {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<OutputArray, D::Error> {
         let wire = WireArray::deserialize(deserializer)?;
-        let values = widen(&wire.storage, wire.data).map_err(serde::de::Error::custom)?;
-        let values = ArrayD::from_shape_vec(wire.shape, values).map_err(|error| {
-            serde::de::Error::custom(format!("array of the wrong size for its shape: {error}"))
-        })?;
+        let values =
+            Values::from_bytes(&wire.storage, wire.data).map_err(serde::de::Error::custom)?;
+        let elements: usize = wire.shape.iter().product();
+        if elements != values.len() {
+            return Err(serde::de::Error::custom(format!(
+                "array of the wrong size for its shape: {} values for shape {:?}",
+                values.len(),
+                wire.shape
+            )));
+        }
         Ok(OutputArray {
-            values,
             dtype: wire.dtype,
+            shape: wire.shape,
+            values,
         })
     }
 }
 
-/// The values of `data`, stored as `storage`, as float64 (exact but for int64 beyond 2^53).
-fn widen(storage: &str, data: &[u8]) -> Result<Vec<f64>, String> {
-    macro_rules! read {
-        ($($name:literal => $type:ty),* $(,)?) => {
-            match storage {
-                $($name => {
-                    const SIZE: usize = std::mem::size_of::<$type>();
-                    if !data.len().is_multiple_of(SIZE) {
-                        return Err(format!("{} bytes are not whole {}s", data.len(), $name));
-                    }
-                    Ok(data
-                        .chunks_exact(SIZE)
-                        .map(|bytes| <$type>::from_ne_bytes(bytes.try_into().expect("sized")) as f64)
-                        .collect())
-                })*
-                "bool" => Ok(data.iter().map(|&byte| f64::from(u8::from(byte != 0))).collect()),
-                other => Err(format!("values stored as {other}, which tfdiff does not read")),
-            }
-        };
-    }
-    read!(
-        "float64" => f64, "float32" => f32,
-        "int64" => i64, "int32" => i32, "int16" => i16, "int8" => i8,
-        "uint64" => u64, "uint32" => u32, "uint16" => u16, "uint8" => u8,
-    )
-}
-
 impl Outcome {
     #[cfg(test)]
-    pub fn array(values: ArrayD<f64>, dtype: &str) -> Outcome {
+    pub fn array(values: ndarray::ArrayD<f64>, dtype: &str) -> Outcome {
         Outcome::Array(OutputArray {
-            values,
+            shape: values.shape().to_vec(),
+            values: Values::Float64(values.iter().copied().collect()),
             dtype: dtype.to_string(),
         })
     }
@@ -201,7 +296,7 @@ mod tests {
 
     #[test]
     fn arrays_cross_the_wire_bit_for_bit() {
-        let values = ArrayD::from_shape_vec(
+        let values = ndarray::ArrayD::from_shape_vec(
             vec![2, 1, 3],
             vec![0.1, -0.0, f64::NAN, f64::INFINITY, 5e-324, -1e300],
         )
@@ -212,9 +307,9 @@ mod tests {
             panic!("an array comes back as an array");
         };
         assert_eq!(back.dtype, "float32");
-        assert_eq!(back.values.shape(), &[2, 1, 3]);
-        for (a, b) in back.values.iter().zip(values.iter()) {
-            assert_eq!(a.to_bits(), b.to_bits());
+        assert_eq!(back.shape, [2, 1, 3]);
+        for (position, b) in values.iter().enumerate() {
+            assert_eq!(back.values.get(position).to_bits(), b.to_bits());
         }
     }
 
@@ -224,6 +319,13 @@ mod tests {
             .iter()
             .flat_map(|v| v.to_ne_bytes())
             .collect();
+        let widen = |storage: &str, data: &[u8]| {
+            Values::from_bytes(storage, data).map(|values| {
+                (0..values.len())
+                    .map(|position| values.get(position))
+                    .collect::<Vec<_>>()
+            })
+        };
         assert_eq!(widen("int16", &ints).unwrap(), [-3.0, 0.0, 700.0]);
         let floats: Vec<u8> = [0.1f32, -2.5]
             .iter()
@@ -233,7 +335,12 @@ mod tests {
             widen("float32", &floats).unwrap(),
             [f64::from(0.1f32), -2.5]
         );
-        assert_eq!(widen("bool", &[0, 1, 1]).unwrap(), [0.0, 1.0, 1.0]);
+        assert_eq!(widen("bool", &[0, 1, 7]).unwrap(), [0.0, 1.0, 1.0]);
+        assert_eq!(
+            Values::from_bytes("float32", &floats).unwrap().storage(),
+            "float32",
+            "kept in its own dtype"
+        );
         assert!(widen("float32", &[0, 0, 0]).is_err());
         assert!(widen("complex64", &[]).is_err());
     }

@@ -237,24 +237,21 @@ mod tests {
             panic!("a ModeDone with an array");
         };
         assert_eq!(array.dtype, "float32");
-        assert_eq!(array.values.shape(), &[1, 3]);
+        assert_eq!(array.shape, [1, 3]);
+        assert_eq!(array.values.storage(), "float32", "kept in its own dtype");
         assert_eq!(
-            array.values.iter().copied().collect::<Vec<_>>(),
+            (0..3).map(|i| array.values.get(i)).collect::<Vec<_>>(),
             [1.5, -0.0, 3.25]
         );
         // The same bytes as the response built the ordinary way.
         let mut ordinary = Vec::new();
         write_frame(&mut ordinary, &Response::ModeDone(Outcome::Array(array))).unwrap();
         let mut direct = Vec::new();
-        let as_f64: Vec<u8> = [1.5f64, -0.0, 3.25]
-            .iter()
-            .flat_map(|v| v.to_ne_bytes())
-            .collect();
         let message = ModeDoneArray(WireArrayRef {
             dtype: "float32",
-            storage: "float64",
+            storage: "float32",
             shape: &[1, 3],
-            data: serde_bytes::Bytes::new(&as_f64),
+            data: serde_bytes::Bytes::new(&values),
         });
         write_frame(&mut direct, &message).unwrap();
         assert_eq!(ordinary, direct);
