@@ -113,6 +113,9 @@ pub struct DiffArgs {
     /// Where to write diff.md and the diff-*.csv files [default: NEW/diff]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Compare runs that did not complete (interrupted, failed, killed); diff.md says so
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -123,6 +126,9 @@ pub struct MergeArgs {
     /// The shards' run directories, one for each K of N
     #[arg(value_name = "SHARD_DIR", required = true)]
     pub shards: Vec<PathBuf>,
+    /// Merge shards that did not complete; the merged reports say the run is incomplete
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -71,9 +71,18 @@ fn key(row: &DivergenceRow) -> SignatureKey {
 }
 
 /// Compares two run directories; returns whether a new signature appeared.
-pub fn diff(old_dir: &Path, new_dir: &Path, out: Option<&Path>) -> Result<bool> {
+pub fn diff(
+    old_dir: &Path,
+    new_dir: &Path,
+    out: Option<&Path>,
+    allow_incomplete: bool,
+) -> Result<bool> {
     let old = RunOnDisk::read(old_dir)?;
     let new = RunOnDisk::read(new_dir)?;
+    let mut notes = Vec::new();
+    for run in [&old, &new] {
+        notes.extend(run.completeness(allow_incomplete)?);
+    }
     let signatures = signature_changes(&old, &new);
     let pairs = pair_changes(&old.results.pairs, &new.results.pairs);
     let environment = environment_changes(&old, &new);
@@ -90,7 +99,14 @@ pub fn diff(old_dir: &Path, new_dir: &Path, out: Option<&Path>) -> Result<bool> 
     write_csv(&out.join("diff-signatures.csv"), &signatures)?;
     write_csv(&out.join("diff-pairs.csv"), &pairs)?;
     write_csv(&out.join("diff-environment.csv"), &environment)?;
-    let markdown = render_markdown(old_dir, new_dir, &signatures, &pairs, &environment);
+    let mut markdown: String = notes.iter().map(|note| format!("**{note}**\n\n")).collect();
+    markdown.push_str(&render_markdown(
+        old_dir,
+        new_dir,
+        &signatures,
+        &pairs,
+        &environment,
+    ));
     std::fs::write(out.join("diff.md"), &markdown)
         .with_context(|| format!("writing {}", out.join("diff.md").display()))?;
     print!("{markdown}");

@@ -76,12 +76,15 @@ fn main() -> ExitCode {
             args.generator.max_side,
             args.generator.max_side_large,
         ),
-        Some(Command::Diff(args)) => {
-            diff::diff(&args.old, &args.new, args.out.as_deref()).map(u8::from)
-        }
-        Some(Command::Merge(args)) => {
-            merge::merge(&args.out, &args.shards).map(|status| status.exit_code())
-        }
+        Some(Command::Diff(args)) => diff::diff(
+            &args.old,
+            &args.new,
+            args.out.as_deref(),
+            args.allow_incomplete,
+        )
+        .map(u8::from),
+        Some(Command::Merge(args)) => merge::merge(&args.out, &args.shards, args.allow_incomplete)
+            .map(|status| status.exit_code()),
         Some(Command::Replay(args)) => args
             .into_config()
             .and_then(|config| run::run(config, std::env::args().collect()))

@@ -4,7 +4,7 @@
 //! the shard where it occurred first in that order, with the occurrences of all shards added.
 
 use crate::report::{
-    print_table, DivergenceLog, DivergenceRow, PairSummary, RunDirectory, RunResults,
+    print_table, DivergenceLog, DivergenceRow, PairSummary, RunDirectory, RunEnd, RunResults,
     DIVERGENCES_FILE, OCCURRENCES_FILE,
 };
 use crate::run::{failing, judge, known_not_seen, RunStatus};
@@ -39,6 +39,18 @@ impl RunOnDisk {
         })?;
         let mut results: RunResults = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a run.json this tfdiff can read", json.display()))?;
+        if results.info.ended == RunEnd::Unknown {
+            // Written before run.json said how a run ended: what it did say.
+            let info = &results.info;
+            results.info.ended = if info.finished_at.is_none() {
+                RunEnd::Running
+            } else {
+                RunEnd::of(info.stop_signal.as_deref(), info.error.as_deref())
+            };
+            if results.info.interrupted && results.info.ended == RunEnd::Completed {
+                results.info.ended = RunEnd::Interrupted("a signal".into());
+            }
+        }
         results.rows = read_rows(&dir.join(DIVERGENCES_FILE))?;
         let occurrences_file = dir.join(OCCURRENCES_FILE);
         let occurrences = if occurrences_file.is_file() {
@@ -54,6 +66,25 @@ impl RunOnDisk {
     }
 }
 
+impl RunOnDisk {
+    /// Whether the run may be used: a complete run may; an incomplete one is an error naming
+    /// how it ended, unless `allow`, when it is the note its user's outputs must carry.
+    pub fn completeness(&self, allow: bool) -> Result<Option<String>> {
+        let Some(note) = self.results.info.ended.incomplete_note() else {
+            return Ok(None);
+        };
+        let note = format!("{}: {note}", self.dir.display());
+        if !allow {
+            bail!(
+                "{note} Use complete runs (run it again), or pass --allow-incomplete to use \
+                 what it holds"
+            );
+        }
+        eprintln!("tfdiff: warning: {note}");
+        Ok(Some(note))
+    }
+}
+
 fn read_rows(path: &Path) -> Result<Vec<DivergenceRow>> {
     let mut reader =
         csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
@@ -63,12 +94,16 @@ fn read_rows(path: &Path) -> Result<Vec<DivergenceRow>> {
         .collect()
 }
 
-pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<RunStatus> {
+pub fn merge(out: &Path, shard_dirs: &[PathBuf], allow_incomplete: bool) -> Result<RunStatus> {
+    refuse_output_among_inputs(out, shard_dirs)?;
     let shards: Vec<RunOnDisk> = shard_dirs
         .iter()
         .map(|dir| RunOnDisk::read(dir))
         .collect::<Result<_>>()?;
     check_shards(&shards)?;
+    for shard in &shards {
+        shard.completeness(allow_incomplete)?;
+    }
 
     let first = &shards[0].results;
     let case_order: Vec<&str> = first.info.cases.iter().map(|c| c.name.as_str()).collect();
@@ -162,6 +197,13 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<RunStatus> {
         .find_map(|s| s.results.info.stop_signal.clone());
     info.workers = merge_workers(shards.iter().map(|s| &s.results.info.workers));
     info.error = shards.iter().find_map(|s| s.results.info.error.clone());
+    // Complete when every shard is; else the first shard's end that is not.
+    info.ended = shards
+        .iter()
+        .map(|s| &s.results.info.ended)
+        .find(|end| !end.is_complete())
+        .cloned()
+        .unwrap_or(RunEnd::Completed);
     info.signatures = rows.len() as u64;
     // One trace per rank is the design: the shards' largest count is the unsharded count.
     info.traces = BTreeMap::new();
@@ -229,6 +271,23 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<RunStatus> {
     Ok(RunStatus::of(&results))
 }
 
+/// `--out` must not be one of the shards: writing the merge there would overwrite that shard.
+fn refuse_output_among_inputs(out: &Path, shard_dirs: &[PathBuf]) -> Result<()> {
+    let Ok(out_real) = out.canonicalize() else {
+        return Ok(()); // Not there yet: not one of the shards.
+    };
+    for dir in shard_dirs {
+        if dir.canonicalize().is_ok_and(|real| real == out_real) {
+            bail!(
+                "--out {} is one of the shards being merged; writing there would overwrite it. \
+                 Give another directory",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The shards must be the shares of one run: same configuration, every K of N present once.
 fn check_shards(shards: &[RunOnDisk]) -> Result<()> {
     let Some(first) = shards.first() else {
@@ -260,13 +319,15 @@ fn check_shards(shards: &[RunOnDisk]) -> Result<()> {
             && other.max_side_large == config.max_side_large
             && other.modes == config.modes
             && other.cases == config.cases
+            && serde_json::to_value(&other.tolerance).ok()
+                == serde_json::to_value(&config.tolerance).ok()
             && shard.results.info.environment["numpy"] == first.results.info.environment["numpy"]
             && shard.results.info.environment["tensorflow"]
                 == first.results.info.environment["tensorflow"];
         if !same {
             bail!(
-                "{} and {} are shards of different runs (seed, inputs, sides, modes, cases or \
-                 versions differ); merge the shards of one run",
+                "{} and {} are shards of different runs (seed, inputs, sides, modes, cases, \
+                 tolerances or versions differ); merge the shards of one run",
                 first.dir.display(),
                 shard.dir.display()
             );

@@ -18,7 +18,7 @@ use crate::python_env::PythonEnv;
 use crate::regressions::{self, RegressionRecord};
 use crate::report::{
     display_path, format_shape, print_table, repro_script, DivergenceLog, DivergenceRow, Finding,
-    PairSummary, RunDirectory, RunInfo, RunResults,
+    PairSummary, RunDirectory, RunEnd, RunInfo, RunResults,
 };
 use crate::shrink::{self, Shrunk, Target};
 use crate::signals::{self, StopSignal};
@@ -45,6 +45,9 @@ pub enum RunStatus {
     CasesNotLoaded,
     /// SIGINT or SIGTERM stopped it between inputs; the reports hold what ran.
     Stopped(StopSignal),
+    /// It broke off or never said how it ended (a merge of such shards with
+    /// --allow-incomplete): never a success.
+    Incomplete,
 }
 
 impl RunStatus {
@@ -58,6 +61,8 @@ impl RunStatus {
                     .and_then(StopSignal::from_name)
                     .unwrap_or(StopSignal::Interrupt),
             )
+        } else if !results.info.ended.is_complete() {
+            RunStatus::Incomplete
         } else if !results.info.case_load_failures.is_empty() {
             RunStatus::CasesNotLoaded
         } else if results.info.failing_signatures > 0 {
@@ -71,7 +76,7 @@ impl RunStatus {
         match self {
             RunStatus::Agreed => 0,
             RunStatus::Diverged => 1,
-            RunStatus::CasesNotLoaded => 2,
+            RunStatus::CasesNotLoaded | RunStatus::Incomplete => 2,
             RunStatus::Stopped(signal) => signal.exit_code(),
         }
     }
@@ -242,6 +247,7 @@ fn skeleton(
             interrupted: false,
             stop_signal: None,
             error: None,
+            ended: RunEnd::Running,
         },
         pairs: Vec::new(),
         rows: Vec::new(),
@@ -548,6 +554,10 @@ impl Session {
         if let Err(error) = &outcome {
             results.info.error = Some(format!("{error:#}"));
         }
+        results.info.ended = RunEnd::of(
+            results.info.stop_signal.as_deref(),
+            results.info.error.as_deref(),
+        );
         self.run_dir.write_exports(&self.results)?;
         outcome?;
         let results = &self.results;

@@ -1011,6 +1011,53 @@ fn merged_shards_equal_the_unsharded_run() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a shard"));
+
+    // --out at one of its own shards would overwrite it: refused, the shard untouched.
+    let before = std::fs::read(shards[0].path().join("run.json")).unwrap();
+    let mut command = tfdiff();
+    command.arg("merge").arg("--out").arg(shards[0].path());
+    for dir in &shards {
+        command.arg(dir.path());
+    }
+    command.assert().code(2).stderr(predicate::str::contains(
+        "is one of the shards being merged",
+    ));
+    assert_eq!(
+        before,
+        std::fs::read(shards[0].path().join("run.json")).unwrap()
+    );
+
+    // A shard whose process died mid-run (its run.json still says "running") is refused,
+    // and merged only when asked, with the merged reports saying so and no success status.
+    let json = shards[1].path().join("run.json");
+    let mut killed = run_json(shards[1].path());
+    killed["ended"] = "running".into();
+    std::fs::write(&json, serde_json::to_string(&killed).unwrap()).unwrap();
+    let merge = |allow: bool| {
+        let out = tempfile::tempdir().unwrap();
+        let mut command = tfdiff();
+        command.arg("merge").arg("--out").arg(out.path());
+        for dir in &shards {
+            command.arg(dir.path());
+        }
+        if allow {
+            command.arg("--allow-incomplete");
+        }
+        (command.output().unwrap(), out)
+    };
+    let (refused, _) = merge(false);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&shards[1].path().display().to_string())
+            && stderr.contains("has not finished"),
+        "{stderr}"
+    );
+    let (allowed, out) = merge(true);
+    assert_eq!(allowed.status.code(), Some(2), "never green");
+    assert_eq!(run_json(out.path())["ended"], "running");
+    let summary_md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary_md.starts_with("**INCOMPLETE RUN"), "{summary_md}");
 }
 
 #[test]

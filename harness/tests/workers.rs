@@ -451,4 +451,58 @@ fn sigterm_stops_between_inputs_keeps_the_reports_and_exits_143() {
         workers.iter().all(|&pid| !alive(pid)),
         "workers outlived the run"
     );
+    // The run says it did not complete, everywhere a nightly job looks.
+    assert_eq!(run["ended"], "interrupted: SIGTERM");
+    let summary_md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(
+        summary_md.starts_with("**INCOMPLETE RUN: it was interrupted by SIGTERM"),
+        "{summary_md}"
+    );
+    assert!(
+        junit.contains(r#"<testcase name="run completed" classname="tfdiff.run">"#)
+            && junit.contains("<failure message=\"INCOMPLETE RUN"),
+        "{junit}"
+    );
+    // And `tfdiff diff` will not compare against it as if it were whole.
+    let whole = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "-n",
+            "3",
+            "--case",
+            "scale01",
+            "--no-save-regressions",
+            "--out",
+        ])
+        .arg(whole.path())
+        .assert()
+        .code(0);
+    assert_eq!(run_json(whole.path())["ended"], "completed");
+    let diff_out = tempfile::tempdir().unwrap();
+    let refused = tfdiff()
+        .arg("diff")
+        .arg(whole.path())
+        .arg(out.path())
+        .arg("--out")
+        .arg(diff_out.path())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("interrupted by SIGTERM") && stderr.contains("--allow-incomplete"),
+        "{stderr}"
+    );
+    tfdiff()
+        .arg("diff")
+        .arg(whole.path())
+        .arg(out.path())
+        .arg("--out")
+        .arg(diff_out.path())
+        .arg("--allow-incomplete")
+        .assert()
+        .code(predicates::ord::lt(2));
+    let diff_md = std::fs::read_to_string(diff_out.path().join("diff.md")).unwrap();
+    assert!(diff_md.starts_with("**"), "{diff_md}");
+    assert!(diff_md.contains("INCOMPLETE RUN"), "{diff_md}");
 }

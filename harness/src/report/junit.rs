@@ -18,6 +18,16 @@ impl Export for JunitXml {
     fn render(&self, results: &RunResults) -> Result<Vec<u8>> {
         let mut suites = String::new();
         let (mut total_tests, mut total_failures, mut total_errors) = (0, 0, 0);
+        // An incomplete run is a failed test of its own, whatever its pairs say.
+        if let Some(note) = results.info.ended.incomplete_note() {
+            total_tests += 1;
+            total_failures += 1;
+            writeln!(
+                suites,
+                "  <testsuite name=\"tfdiff\" tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\">\n    <testcase name=\"run completed\" classname=\"tfdiff.run\">\n      <failure message=\"{}\"/>\n    </testcase>\n  </testsuite>",
+                escape(&note)
+            )?;
+        }
         let mut cases: Vec<&str> = Vec::new();
         for pair in &results.pairs {
             if !cases.contains(&pair.case.as_str()) {

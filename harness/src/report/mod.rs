@@ -121,6 +121,83 @@ pub struct RunInfo {
     pub stop_signal: Option<String>,
     /// Why the run stopped early, when it did.
     pub error: Option<String>,
+    /// How the run ended: "completed", "interrupted: SIGTERM", "failed: <reason>"; "running"
+    /// until it ends (so a run whose process was killed says so).
+    #[serde(default)]
+    pub ended: RunEnd,
+}
+
+/// How a run ended. Anything but `Completed` is an incomplete run: its reports hold only what
+/// ran, and `diff` and `merge` refuse it unless told `--allow-incomplete`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum RunEnd {
+    /// Written by a tfdiff that did not record it; `RunOnDisk::read` works it out.
+    #[default]
+    Unknown,
+    Running,
+    Completed,
+    Interrupted(String),
+    Failed(String),
+}
+
+impl RunEnd {
+    pub fn is_complete(&self) -> bool {
+        *self == RunEnd::Completed
+    }
+
+    /// How a run ends: stopped by `signal`, broken off by `error`, or completed.
+    pub fn of(signal: Option<&str>, error: Option<&str>) -> RunEnd {
+        match (signal, error) {
+            (_, Some(error)) => RunEnd::Failed(error.to_string()),
+            (Some(signal), None) => RunEnd::Interrupted(signal.to_string()),
+            (None, None) => RunEnd::Completed,
+        }
+    }
+
+    /// What an incomplete run's reports say at their top.
+    pub fn incomplete_note(&self) -> Option<String> {
+        let why = match self {
+            RunEnd::Completed => return None,
+            RunEnd::Unknown | RunEnd::Running => {
+                "it has not finished, or its process died before it could say how it ended"
+                    .to_string()
+            }
+            RunEnd::Interrupted(signal) => format!("it was interrupted by {signal}"),
+            RunEnd::Failed(reason) => format!("it failed: {reason}"),
+        };
+        Some(format!(
+            "INCOMPLETE RUN: {why}; these reports hold only what ran."
+        ))
+    }
+}
+
+impl From<RunEnd> for String {
+    fn from(end: RunEnd) -> String {
+        match end {
+            RunEnd::Unknown => "unknown".into(),
+            RunEnd::Running => "running".into(),
+            RunEnd::Completed => "completed".into(),
+            RunEnd::Interrupted(signal) => format!("interrupted: {signal}"),
+            RunEnd::Failed(reason) => format!("failed: {reason}"),
+        }
+    }
+}
+
+impl From<String> for RunEnd {
+    fn from(text: String) -> RunEnd {
+        if let Some(signal) = text.strip_prefix("interrupted: ") {
+            RunEnd::Interrupted(signal.to_string())
+        } else if let Some(reason) = text.strip_prefix("failed: ") {
+            RunEnd::Failed(reason.to_string())
+        } else {
+            match text.as_str() {
+                "running" => RunEnd::Running,
+                "completed" => RunEnd::Completed,
+                _ => RunEnd::Unknown,
+            }
+        }
+    }
 }
 
 impl RunInfo {
@@ -408,6 +485,34 @@ fn point_latest_at(root: &Path, run: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn how_a_run_ended_reads_back_as_written_and_only_completed_is_complete() {
+        for end in [
+            RunEnd::Running,
+            RunEnd::Completed,
+            RunEnd::Interrupted("SIGTERM".into()),
+            RunEnd::Failed("a worker failed: boom".into()),
+        ] {
+            let json = serde_json::to_string(&end).unwrap();
+            assert_eq!(
+                serde_json::from_str::<RunEnd>(&json).unwrap(),
+                end,
+                "{json}"
+            );
+            assert_eq!(end.is_complete(), end == RunEnd::Completed);
+            assert_eq!(end.incomplete_note().is_none(), end.is_complete());
+        }
+        assert_eq!(RunEnd::of(None, None), RunEnd::Completed);
+        assert_eq!(
+            RunEnd::of(Some("SIGINT"), None),
+            RunEnd::Interrupted("SIGINT".into())
+        );
+        assert_eq!(
+            RunEnd::of(Some("SIGINT"), Some("x")),
+            RunEnd::Failed("x".into())
+        );
+    }
 
     #[test]
     fn numbers_round_trip_through_python_float_syntax() {

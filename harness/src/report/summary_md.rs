@@ -16,6 +16,9 @@ impl Export for SummaryMarkdown {
         let info = &results.info;
         let environment = &info.environment;
         let mut text = String::new();
+        if let Some(note) = info.ended.incomplete_note() {
+            writeln!(text, "**{note}**\n")?;
+        }
         writeln!(
             text,
             "tfdiff {} · NumPy {} · TensorFlow {} · Python {} · seed {} · {} inputs per case\n",
