@@ -67,11 +67,20 @@ pub struct InputsArgs {
     pub generator: GeneratorArgs,
 }
 
+/// A count of at least 1 (a negative one is told so, not taken for an option).
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<i128>() {
+        Ok(value) if value >= 1 => u64::try_from(value).map_err(|_| "is too large".to_string()),
+        Ok(_) => Err("must be at least 1".to_string()),
+        Err(_) => Err("must be a whole number, at least 1".to_string()),
+    }
+}
+
 /// What decides the generated inputs: their number, the seed and the sides.
 #[derive(Debug, Args, Clone)]
 pub struct GeneratorArgs {
     /// Generated inputs per case
-    #[arg(short = 'n', long, default_value_t = DEFAULT_INPUTS)]
+    #[arg(short = 'n', long, default_value_t = DEFAULT_INPUTS, allow_negative_numbers = true, value_parser = at_least_one)]
     pub inputs: u64,
     /// Seed of the input generator
     #[arg(long, default_value_t = DEFAULT_SEED)]
@@ -129,6 +138,9 @@ pub struct MergeArgs {
     /// Merge shards that did not complete; the merged reports say the run is incomplete
     #[arg(long)]
     pub allow_incomplete: bool,
+    /// Empty the --out directory of an earlier run first
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -198,7 +210,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub generator: GeneratorArgs,
     /// Seconds spent shrinking each divergence signature to a minimal input (0: no shrinking)
-    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SHRINK_TIME)]
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SHRINK_TIME, allow_negative_numbers = true)]
     pub shrink_time: f64,
     /// Also write every divergent input, not only one per signature, to occurrences.csv
     #[arg(long)]
@@ -221,9 +233,13 @@ pub struct RunArgs {
     /// Compare by ULP distance in the coarser dtype instead of rtol/atol
     #[arg(long, value_name = "N", conflicts_with_all = ["rtol", "atol"])]
     pub max_ulp: Option<u64>,
-    /// Write this run's reports here [default: reports/<run-id>, linked from reports/latest]
+    /// Write this run's reports here [default: reports/<run-id>, linked from reports/latest];
+    /// it must be new or empty
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Empty the --out directory of an earlier run first
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// No progress on stderr [default: a bar on a terminal, else a line every 10 s]
     #[arg(long)]
     pub no_progress: bool,
@@ -233,7 +249,7 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
     /// Seconds one mode may take on one input; past it the worker is killed and the outcome
     /// is a timeout
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT, allow_negative_numbers = true)]
     pub timeout: f64,
     /// Keep XLA's compiled programs here, one subdirectory per TensorFlow build, shared by the
     /// workers and by later runs [default: $TFDIFF_XLA_CACHE, else ~/.cache/tfdiff/xla]
@@ -262,9 +278,6 @@ impl RunArgs {
             );
         }
         let generator = self.generator;
-        if generator.inputs == 0 {
-            bail!("--inputs 0: nothing to run; give at least 1");
-        }
         if !(self.shrink_time >= 0.0 && self.shrink_time.is_finite()) {
             bail!(
                 "--shrink-time {}: must be a number of seconds >= 0",
@@ -308,6 +321,7 @@ impl RunArgs {
                 max_ulp: self.max_ulp,
             },
             out: self.out,
+            force: self.force,
             reports_dir: PathBuf::from("reports"),
             python_env: self.cases.env.python_env,
             baseline: self.baseline,

@@ -83,8 +83,10 @@ fn main() -> ExitCode {
             args.allow_incomplete,
         )
         .map(u8::from),
-        Some(Command::Merge(args)) => merge::merge(&args.out, &args.shards, args.allow_incomplete)
-            .map(|status| status.exit_code()),
+        Some(Command::Merge(args)) => {
+            merge::merge(&args.out, &args.shards, args.allow_incomplete, args.force)
+                .map(|status| status.exit_code())
+        }
         Some(Command::Replay(args)) => args
             .into_config()
             .and_then(|config| run::run(config, std::env::args().collect()))

@@ -94,8 +94,14 @@ fn read_rows(path: &Path) -> Result<Vec<DivergenceRow>> {
         .collect()
 }
 
-pub fn merge(out: &Path, shard_dirs: &[PathBuf], allow_incomplete: bool) -> Result<RunStatus> {
+pub fn merge(
+    out: &Path,
+    shard_dirs: &[PathBuf],
+    allow_incomplete: bool,
+    force: bool,
+) -> Result<RunStatus> {
     refuse_output_among_inputs(out, shard_dirs)?;
+    RunDirectory::check_out(out, force)?;
     let shards: Vec<RunOnDisk> = shard_dirs
         .iter()
         .map(|dir| RunOnDisk::read(dir))
@@ -242,7 +248,7 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf], allow_incomplete: bool) -> Resu
     results.info.known_not_seen = known_not_seen(&results, &plain_rows);
     results.rows = plain_rows;
 
-    let run_dir = RunDirectory::create(Some(out), Path::new("reports"), "")?;
+    let run_dir = RunDirectory::create(Some(out), Path::new("reports"), "", force)?;
     let mut log = DivergenceLog::create(run_dir.path.join(DIVERGENCES_FILE))?;
     for (row, (_, shard_dir)) in results.rows.iter().zip(&rows) {
         copy_artifacts(shard_dir, &run_dir.path, row)?;

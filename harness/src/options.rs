@@ -81,6 +81,9 @@ pub struct RunConfig {
     /// Command-line tolerance; a case's own TOLERANCE takes precedence over it.
     pub tolerance: ToleranceSpec,
     pub out: Option<PathBuf>,
+    /// Empty `out` (an earlier run's directory) first.
+    #[serde(default)]
+    pub force: bool,
     pub reports_dir: PathBuf,
     pub python_env: Option<PathBuf>,
     /// Known divergences: --baseline, else cases/expected.toml when it exists.

@@ -49,6 +49,17 @@ impl PythonEnv {
                  there is no ./.venv; {SETUP_HINT}"
             );
         };
+        // An interpreter inside a virtualenv (`.venv/bin/python`) stands for its environment.
+        let dir = match interpreter_env(&dir) {
+            Some(env) => env,
+            None if dir.is_file() => bail!(
+                "{} (from {}) is a file, not a virtualenv; give the environment's directory \
+                 (the one holding bin/ and lib/), e.g. .venv",
+                dir.display(),
+                source.describe()
+            ),
+            None => dir,
+        };
         if !dir.is_dir() {
             bail!(
                 "Python environment {} (from {}) does not exist; {SETUP_HINT}, or point {} at a \
@@ -111,6 +122,20 @@ impl PythonEnv {
     }
 }
 
+/// The virtualenv `path` is the interpreter of (`ENV/bin/python*`, with `ENV/pyvenv.cfg`).
+fn interpreter_env(path: &Path) -> Option<PathBuf> {
+    if !path.is_file() {
+        return None;
+    }
+    let bin = path.parent()?;
+    let env = bin.parent()?;
+    let named_python = path
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with("python"));
+    (named_python && bin.file_name()? == "bin" && env.join("pyvenv.cfg").is_file())
+        .then(|| env.to_path_buf())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +164,24 @@ mod tests {
         let message = env.site_packages(3, 11).unwrap_err().to_string();
         assert!(message.contains("not a virtualenv"), "{message}");
         assert!(message.contains("scripts/setup.sh"), "{message}");
+    }
+
+    #[test]
+    fn an_interpreter_stands_for_its_virtualenv_and_another_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        std::fs::write(dir.path().join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        std::fs::write(dir.path().join("bin/python3.11"), "").unwrap();
+        let env = PythonEnv::locate(Some(&dir.path().join("bin/python3.11"))).unwrap();
+        assert_eq!(env.dir, dir.path().canonicalize().unwrap());
+        std::fs::write(dir.path().join("requirements.txt"), "").unwrap();
+        let message = PythonEnv::locate(Some(&dir.path().join("requirements.txt")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("give the environment's directory"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -126,7 +126,12 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
     }
     // Only now, with the workers up, does the run get a directory (and reports/latest move).
     let run_id = Utc::now().format("%Y%m%d-%H%M%S").to_string();
-    let run_dir = RunDirectory::create(config.out.as_deref(), &config.reports_dir, &run_id)?;
+    let run_dir = RunDirectory::create(
+        config.out.as_deref(),
+        &config.reports_dir,
+        &run_id,
+        config.force,
+    )?;
     prepared.pool.attach_logs(&run_dir.path.join("logs"))?;
     let total: usize = plans.iter().map(Vec::len).sum();
     announce(&config, &started, total, &run_dir);
@@ -146,6 +151,9 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
 /// Finds the environment, the baseline and the cases, and starts the workers. Every error here
 /// comes before the run has a directory.
 fn prepare(config: &mut RunConfig) -> Result<Prepared> {
+    if let Some(out) = &config.out {
+        RunDirectory::check_out(out, config.force)?;
+    }
     let env = PythonEnv::locate(config.python_env.as_deref())?;
     let replay_files = match &config.plan {
         InputPlan::Files(files) => files_by_case(files, &config.cases)?,

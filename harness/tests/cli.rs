@@ -622,6 +622,28 @@ fn usage_errors_exit_2_with_what_to_do() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no such directory"));
+    // Numbers out of range say what is wanted, not that the value looks like an option.
+    tfdiff()
+        .args(["--inputs", "-1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("must be at least 1"));
+    tfdiff()
+        .args(["--shrink-time", "-1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("must be a number of seconds >= 0"));
+    // An interpreter is taken for its environment; another file is told what to give.
+    tfdiff()
+        .args(["list", "--python-env", ".venv/bin/python"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("scale01"));
+    tfdiff()
+        .args(["list", "--python-env", "README.md"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("give the environment's directory"));
     tfdiff().arg("--help").assert().code(0);
 }
 
@@ -1199,4 +1221,47 @@ fn probe_finds_numpy_unchanged_by_tensorflow_and_catches_ftz_daz_set_on_purpose(
         row("after import tensorflow", "f64 sum of 1e6")["same_as_clean"],
         "true"
     );
+}
+
+#[test]
+fn out_at_a_non_empty_directory_is_refused_and_force_empties_only_an_earlier_run() {
+    let run = |out: &Path, force: bool| {
+        let mut command = tfdiff();
+        command
+            .args(["-n", "3", "--case", "scale01", "--no-save-regressions"])
+            .arg("--out")
+            .arg(out);
+        if force {
+            command.arg("--force");
+        }
+        command.output().unwrap()
+    };
+    // Somebody's directory: refused, with or without --force, and left alone.
+    let theirs = tempfile::tempdir().unwrap();
+    std::fs::write(theirs.path().join("notes.txt"), "mine").unwrap();
+    for force in [false, true] {
+        let output = run(theirs.path(), force);
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("not empty"), "{stderr}");
+    }
+    assert!(theirs.path().join("notes.txt").is_file());
+    assert!(!theirs.path().join("run.json").exists());
+
+    // An earlier run's directory: refused, then emptied with --force; nothing stale stays.
+    let earlier = tempfile::tempdir().unwrap();
+    assert_eq!(run(earlier.path(), false).status.code(), Some(0));
+    let stale = earlier
+        .path()
+        .join("repro")
+        .join("stale-case-numpy-eager-value.py");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, "# from another run").unwrap();
+    let refused = run(earlier.path(), false);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    assert!(stale.is_file(), "a refused run touches nothing");
+    assert_eq!(run(earlier.path(), true).status.code(), Some(0));
+    assert!(!stale.exists(), "the earlier run's files are gone");
+    assert_eq!(run_json(earlier.path())["ended"], "completed");
 }

@@ -31,7 +31,7 @@ use crate::pool::WorkerStats;
 use crate::probe::Contamination;
 use crate::python_env::PythonEnv;
 use crate::xla_cache::XlaCacheUse;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -391,9 +391,20 @@ pub struct RunDirectory {
 impl RunDirectory {
     /// `out` when given; otherwise a new `reports/<run-id>/`, with `reports/latest` pointing at
     /// it. Fails with what to do when the directory cannot be written.
-    pub fn create(out: Option<&Path>, reports_root: &Path, run_id: &str) -> Result<RunDirectory> {
+    pub fn create(
+        out: Option<&Path>,
+        reports_root: &Path,
+        run_id: &str,
+        force: bool,
+    ) -> Result<RunDirectory> {
         let path = match out {
-            Some(out) => out.to_path_buf(),
+            Some(out) => {
+                Self::check_out(out, force)?;
+                if force {
+                    empty_directory(out)?;
+                }
+                out.to_path_buf()
+            }
             None => unique_child(reports_root, run_id),
         };
         let unwritable = |error: std::io::Error| {
@@ -413,6 +424,34 @@ impl RunDirectory {
             path,
             saved_inputs: BTreeSet::new(),
         })
+    }
+
+    /// `--out DIR` must be new or empty, so that no file of an earlier run (a reproducer, a
+    /// regression, a log) lies beside the new reports as if this run had written it. With
+    /// `--force` an earlier run's directory (one with a run.json) is emptied first; any other
+    /// non-empty directory is refused even then.
+    pub fn check_out(out: &Path, force: bool) -> Result<()> {
+        let Ok(mut entries) = std::fs::read_dir(out) else {
+            return Ok(()); // Not there yet (or not a directory: creating it says so).
+        };
+        if entries.next().is_none() {
+            return Ok(());
+        }
+        if !force {
+            bail!(
+                "--out {}: the directory is not empty; give a new or empty directory, or add \
+                 --force to empty it first",
+                out.display()
+            );
+        }
+        if !out.join("run.json").is_file() {
+            bail!(
+                "--out {}: the directory is not empty and holds no tfdiff run (no run.json); \
+                 --force empties only an earlier run's directory: give a new or empty one",
+                out.display()
+            );
+        }
+        Ok(())
     }
 
     /// Saves an input as `inputs/<name>` (once per run) and returns its path.
@@ -459,6 +498,24 @@ impl RunDirectory {
         }
         Ok(())
     }
+}
+
+/// Removes everything inside `dir`, keeping `dir`.
+fn empty_directory(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed
+            .with_context(|| format!("emptying {}: removing {}", dir.display(), path.display()))?;
+    }
+    Ok(())
 }
 
 fn unique_child(root: &Path, name: &str) -> PathBuf {
@@ -531,8 +588,8 @@ mod tests {
     #[test]
     fn run_directories_never_reuse_a_name_and_latest_follows() {
         let root = tempfile::tempdir().unwrap();
-        let one = RunDirectory::create(None, root.path(), "run").unwrap();
-        let two = RunDirectory::create(None, root.path(), "run").unwrap();
+        let one = RunDirectory::create(None, root.path(), "run", false).unwrap();
+        let two = RunDirectory::create(None, root.path(), "run", false).unwrap();
         assert_ne!(one.path, two.path);
         let latest = std::fs::read_link(root.path().join("latest")).unwrap();
         assert_eq!(latest, two.path.file_name().unwrap());
@@ -543,7 +600,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let file = root.path().join("not-a-dir");
         std::fs::write(&file, "").unwrap();
-        let error = RunDirectory::create(Some(&file.join("run")), root.path(), "x")
+        let error = RunDirectory::create(Some(&file.join("run")), root.path(), "x", false)
             .err()
             .unwrap()
             .to_string();
