@@ -4,13 +4,14 @@
 //! changed, not every night on what is understood.
 
 use crate::compare::Kind;
-use crate::mode::Mode;
-use anyhow::{bail, Context, Result};
+use crate::mode::{self, Mode};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The baseline used when `--baseline` is not given and it exists.
-pub const DEFAULT_BASELINE: &str = "cases/expected.toml";
+/// The baseline file a cases directory may hold; without `--baseline`, those of every cases
+/// directory of the run are combined.
+pub const BASELINE_FILE: &str = "expected.toml";
 
 /// One accepted signature, as `[[known]]` in the baseline file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,19 +66,41 @@ impl Status {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Baseline {
-    pub path: Option<PathBuf>,
+    /// The files the entries came from.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
     pub known: Vec<KnownDivergence>,
 }
 
 impl Baseline {
-    /// `--baseline FILE`, else `cases/expected.toml` when it exists, else an empty baseline.
-    pub fn locate(flag: Option<&Path>) -> Result<Baseline> {
-        match flag {
-            Some(path) => Baseline::load(path),
-            None if Path::new(DEFAULT_BASELINE).is_file() => {
-                Baseline::load(Path::new(DEFAULT_BASELINE))
+    /// `--baseline FILE`, else the `expected.toml` of each cases directory that has one,
+    /// combined (so cases run from elsewhere with `--cases-dir` bring their baseline along).
+    pub fn locate(flag: Option<&Path>, case_dirs: &[PathBuf]) -> Result<Baseline> {
+        if let Some(path) = flag {
+            return Baseline::load(path);
+        }
+        let mut baseline = Baseline::default();
+        for dir in case_dirs {
+            let path = dir.join(BASELINE_FILE);
+            if path.is_file() {
+                let mut part = Baseline::load(&path)?;
+                baseline.files.append(&mut part.files);
+                baseline.known.append(&mut part.known);
             }
-            None => Ok(Baseline::default()),
+        }
+        Ok(baseline)
+    }
+
+    /// Warns of entries naming a case that no cases directory holds: they can never match.
+    pub fn warn_of_unknown_cases(&self, cases: &[String]) {
+        for entry in &self.known {
+            if !cases.contains(&entry.case) {
+                eprintln!(
+                    "tfdiff: warning: the baseline lists case {:?} ({} {}), which no cases \
+                     directory holds; the entry can never match",
+                    entry.case, entry.pair, entry.kind
+                );
+            }
         }
     }
 
@@ -94,24 +117,10 @@ impl Baseline {
         })?;
         for (number, entry) in file.known.iter().enumerate() {
             let at = format!("{}: entry {} ({})", path.display(), number + 1, entry.case);
-            if parse_pair(&entry.pair).is_none() {
-                bail!(
-                    "{at}: pair {:?} is not two modes like \"numpy-graph\"",
-                    entry.pair
-                );
-            }
-            if !["error", "shape", "nan", "inf", "value"].contains(&entry.kind.as_str()) {
-                bail!(
-                    "{at}: kind {:?} is not one of error, shape, nan, inf, value",
-                    entry.kind
-                );
-            }
-            if entry.reason.trim().is_empty() {
-                bail!("{at}: every known divergence needs a reason");
-            }
+            check_entry(entry).map_err(|problem| anyhow::anyhow!("{at}: {problem}"))?;
         }
         Ok(Baseline {
-            path: Some(path.to_path_buf()),
+            files: vec![path.to_path_buf()],
             known: file.known,
         })
     }
@@ -149,6 +158,46 @@ impl Baseline {
             }
         }
     }
+}
+
+/// What is wrong with an entry, if anything: an entry that can never match is an error.
+fn check_entry(entry: &KnownDivergence) -> Result<(), String> {
+    let pairs = mode::all_pairs_text();
+    let Some((a, b)) = parse_pair(&entry.pair) else {
+        return Err(format!(
+            "pair {:?} is not two modes like \"numpy-graph\"; pairs are {pairs}",
+            entry.pair
+        ));
+    };
+    if !mode::is_pair((a, b)) {
+        return Err(if mode::is_pair((b, a)) {
+            format!(
+                "pair {:?} is written the other way round; write \"{b}-{a}\"",
+                entry.pair
+            )
+        } else {
+            format!("{a}-{b} is not a pair tfdiff compares; pairs are {pairs}")
+        });
+    }
+    if Kind::from_name(&entry.kind).is_none() {
+        let kinds: Vec<&str> = Kind::ALL.iter().map(|kind| kind.name()).collect();
+        return Err(format!(
+            "kind {:?} is not one of {}",
+            entry.kind,
+            kinds.join(", ")
+        ));
+    }
+    if let Some(bound) = entry.max_abs {
+        if !(bound >= 0.0 && bound.is_finite()) {
+            return Err(format!(
+                "max_abs = {bound}: a bound is a finite number >= 0"
+            ));
+        }
+    }
+    if entry.reason.trim().is_empty() {
+        return Err("every known divergence needs a reason".into());
+    }
+    Ok(())
 }
 
 /// "numpy-graph" → (Numpy, Graph).
@@ -227,10 +276,59 @@ mod tests {
                 "[[known]]\ncase='a'\npair='numpy-xla'\nkind='value'\nreason='r'\nbound=1",
                 "not a baseline file",
             ),
+            (
+                "[[known]]\ncase='a'\npair='eager-numpy'\nkind='value'\nreason='r'",
+                "written the other way round; write \"numpy-eager\"",
+            ),
+            (
+                "[[known]]\ncase='a'\npair='numpy-numpy'\nkind='value'\nreason='r'",
+                "not a pair tfdiff compares; pairs are numpy-eager",
+            ),
+            (
+                "[[known]]\ncase='a'\npair='numpy-xla'\nkind='value'\nmax_abs=-1.0\nreason='r'",
+                "a bound is a finite number >= 0",
+            ),
+            (
+                "[[known]]\ncase='a'\npair='numpy-xla'\nkind='value'\nmax_abs=nan\nreason='r'",
+                "a bound is a finite number >= 0",
+            ),
+            (
+                "[[known]]\ncase='a'\npair='numpy-xla'\nkind='value'\nmax_ulp=-1\nreason='r'",
+                "not a baseline file",
+            ),
         ] {
             let (_dir, path) = write(text);
             let message = Baseline::load(&path).unwrap_err().to_string();
             assert!(message.contains(expected), "{text}: {message}");
         }
+        // Every kind a run reports can be accepted, crash and timeout included.
+        for kind in Kind::ALL {
+            let (_dir, path) = write(&format!(
+                "[[known]]\ncase='a'\npair='numpy-xla'\nkind='{}'\nreason='r'",
+                kind.name()
+            ));
+            assert!(Baseline::load(&path).is_ok(), "{}", kind.name());
+        }
+    }
+
+    #[test]
+    fn each_cases_directory_brings_its_own_baseline_and_they_combine() {
+        let entry = |case: &str| {
+            format!("[[known]]\ncase='{case}'\npair='numpy-eager'\nkind='value'\nreason='r'\n")
+        };
+        let (one, _) = write(&entry("a"));
+        let (two, _) = write(&entry("b"));
+        let none = tempfile::tempdir().unwrap();
+        let dirs = [one.path(), none.path(), two.path()].map(Path::to_path_buf);
+        let baseline = Baseline::locate(None, &dirs).unwrap();
+        assert_eq!(baseline.files.len(), 2);
+        let pair = (Mode::Numpy, Mode::Eager);
+        for case in ["a", "b"] {
+            assert!(baseline.find(case, pair, Kind::Value).is_some(), "{case}");
+        }
+        // --baseline replaces them.
+        let flag = one.path().join(BASELINE_FILE);
+        let only = Baseline::locate(Some(&flag), &dirs).unwrap();
+        assert!(only.find("b", pair, Kind::Value).is_none());
     }
 }

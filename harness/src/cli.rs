@@ -221,7 +221,7 @@ pub struct RunArgs {
     /// Run only the K-th of N deterministic shares of the inputs (join them with tfdiff merge)
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
-    /// Known divergences to accept [default: cases/expected.toml, when it exists]
+    /// Known divergences to accept [default: the expected.toml of each cases directory]
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Relative tolerance for every case without its own TOLERANCE [default: by output dtype]

@@ -73,6 +73,11 @@ pub fn pairs_of(modes: &[Mode]) -> Vec<(Mode, Mode)> {
         .collect()
 }
 
+/// Whether tfdiff compares this pair, in this order.
+pub fn is_pair(pair: (Mode, Mode)) -> bool {
+    PAIRS.contains(&pair)
+}
+
 /// The pairs as "numpy-eager, ..." for error messages.
 pub fn all_pairs_text() -> String {
     PAIRS

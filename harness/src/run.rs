@@ -135,6 +135,24 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
     prepared.pool.attach_logs(&run_dir.path.join("logs"))?;
     let total: usize = plans.iter().map(Vec::len).sum();
     announce(&config, &started, total, &run_dir);
+    let files: Vec<String> = prepared
+        .baseline
+        .files
+        .iter()
+        .map(|file| file.display().to_string())
+        .collect();
+    eprintln!(
+        "tfdiff: known divergences: {}",
+        if files.is_empty() {
+            "none (no --baseline, and no expected.toml in the cases directories)".to_string()
+        } else {
+            format!(
+                "{} entries from {}",
+                prepared.baseline.known.len(),
+                files.join(", ")
+            )
+        }
+    );
     let results = skeleton(
         &config,
         command_line,
@@ -169,9 +187,12 @@ fn prepare(config: &mut RunConfig) -> Result<Prepared> {
         config.cases = replay_files.iter().map(|(case, _)| case.clone()).collect();
         config.cases.dedup();
     }
-    let baseline = Baseline::locate(config.baseline.as_deref())?;
     let dirs = cases::case_dirs(&extra_dirs)?;
-    let files = cases::select(cases::discover(&dirs)?, &config.cases)?;
+    let baseline = Baseline::locate(config.baseline.as_deref(), &dirs)?;
+    let discovered = cases::discover(&dirs)?;
+    let names: Vec<String> = discovered.iter().map(|file| file.name.clone()).collect();
+    baseline.warn_of_unknown_cases(&names);
+    let files = cases::select(discovered, &config.cases)?;
     // The probe's clean process starts before any worker imports TensorFlow.
     let clean_probe = probe::spawn_clean(&env)?;
     let (pool, started) = WorkerPool::start(PoolOptions {

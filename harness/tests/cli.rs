@@ -1265,3 +1265,47 @@ fn out_at_a_non_empty_directory_is_refused_and_force_empties_only_an_earlier_run
     assert!(!stale.exists(), "the earlier run's files are gone");
     assert_eq!(run_json(earlier.path())["ended"], "completed");
 }
+
+#[test]
+fn the_baseline_next_to_cases_run_from_elsewhere_is_loaded_and_named() {
+    let cases = fixture_copy("cases");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tfdiff"))
+            .current_dir(elsewhere.path())
+            .env_remove("VIRTUAL_ENV")
+            .args(["-n", "5", "--modes", "numpy,eager", "--case", "value_off"])
+            .args(["--no-save-regressions", "--force", "--python-env"])
+            .arg(root().join(".venv"))
+            .arg("--cases-dir")
+            .arg(cases.path())
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .unwrap()
+    };
+    // Without a baseline the planted divergence is new...
+    assert_eq!(run().status.code(), Some(1));
+    // ...with one beside the cases it is known, and the run says where it read that.
+    std::fs::write(
+        cases.path().join("expected.toml"),
+        "[[known]]\ncase = \"value_off\"\npair = \"numpy-eager\"\nkind = \"value\"\n\
+         reason = \"planted\"\n\n[[known]]\ncase = \"no_such_case\"\npair = \"numpy-eager\"\n\
+         kind = \"value\"\nreason = \"gone\"\n",
+    )
+    .unwrap();
+    let output = run();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("known divergences: 2 entries from") && stderr.contains("expected.toml"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: the baseline lists case \"no_such_case\""),
+        "{stderr}"
+    );
+    let rows = read_csv(&out.path().join("divergences.csv"));
+    assert_eq!(rows[0]["status"], "known");
+}
