@@ -224,8 +224,47 @@ def short_message(error):
     return text
 
 
+# NumPy's process-wide settings as they were before any case ran (see restore_numpy_state).
+REFERENCE_STATE = None
+
+
+def numpy_state():
+    return np.geterr(), np.get_printoptions()
+
+
+def restore_numpy_state():
+    """Puts NumPy's error handling (np.seterr) and print options back as they were before any
+    case ran, so that one case's settings cannot change another's results (a case that sets
+    np.seterr(all="raise") turns another's harmless overflow into an exception). Returns what
+    had changed, as text, or None."""
+    global REFERENCE_STATE
+    if REFERENCE_STATE is None:
+        REFERENCE_STATE = numpy_state()
+        return None
+    errors, options = numpy_state()
+    reference_errors, reference_options = REFERENCE_STATE
+    changed = []
+    if errors != reference_errors:
+        settings = ", ".join(
+            "%s=%r" % (key, value)
+            for key, value in sorted(errors.items())
+            if reference_errors.get(key) != value
+        )
+        changed.append("np.seterr(%s)" % settings)
+        np.seterr(**reference_errors)
+    if options != reference_options:
+        keys = sorted(key for key in options if options[key] != reference_options.get(key))
+        changed.append("np.set_printoptions(%s)" % ", ".join(keys))
+        try:
+            np.set_printoptions(**reference_options)
+        except TypeError:
+            np.set_printoptions(**{k: v for k, v in reference_options.items() if k in keys})
+    return "; ".join(changed) or None
+
+
 def load_case(path):
     """Imports one case file and checks it against the case contract (cases/README.md)."""
+    restore_numpy_state()
     name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location("tfdiff_case_" + name, path)
     if spec is None or spec.loader is None:
@@ -245,7 +284,11 @@ def load_case(path):
             "%s: defines no function %s(image); a case needs both numpy(image) and "
             "tensorflow(image)" % (path, " or ".join(missing))
         )
-    return Case(name, path, module, check_tolerance(path, getattr(module, "TOLERANCE", None)))
+    case = Case(name, path, module, check_tolerance(path, getattr(module, "TOLERANCE", None)))
+    changed = restore_numpy_state()
+    if changed:
+        case.state_changes.add("at import: " + changed)
+    return case
 
 
 def check_tolerance(path, tolerance):
@@ -342,6 +385,8 @@ class Case:
         self.numpy_fn = module.numpy
         self.tensorflow_fn = module.tensorflow
         self._failed_traces = {"graph": 0, "xla": 0, "v1": 0}
+        # What this case changed of NumPy's process-wide state, and where (restored each time).
+        self.state_changes = set()
         self._functions = {}  # (mode, rank) -> tf.function, or ("error", type, message)
         self._sessions = {}  # rank -> (session, placeholder, output) or an error outcome
 
@@ -356,6 +401,10 @@ class Case:
                 outcomes.append(("bad_output", "BadOutput", str(error)))
             except Exception as error:
                 outcomes.append(error_outcome(error))
+            finally:
+                changed = restore_numpy_state()
+                if changed:
+                    self.state_changes.add("in %s: %s" % (mode, changed))
         return outcomes
 
     def _run_mode(self, mode, image, layout):

@@ -10,7 +10,7 @@ use crate::generate::{Image, Layout};
 use crate::mode::Mode;
 use crate::outcome::Outcome;
 use anyhow::Result;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One input of one case, to run in `modes`.
 #[derive(Clone, Copy)]
@@ -48,6 +48,12 @@ pub trait Evaluator {
     /// How many times the case's TensorFlow function was traced, per mode (graph, xla, v1): the
     /// most any one worker process traced it.
     fn trace_counts(&self, case: &str) -> BTreeMap<String, u64>;
+
+    /// What the case changed of NumPy's process-wide state (np.seterr, print options) at
+    /// import or in a call, in any worker; tfdiff put it back before every call.
+    fn state_changes(&self, _case: &str) -> BTreeSet<String> {
+        BTreeSet::new()
+    }
 
     /// Evaluates the jobs side by side; the results in the jobs' order.
     fn evaluate_all(&mut self, jobs: &[Job<'_>]) -> Result<Vec<Evaluation>> {
@@ -195,5 +201,9 @@ impl<E: Evaluator> Evaluator for Memo<'_, E> {
 
     fn trace_counts(&self, case: &str) -> BTreeMap<String, u64> {
         self.inner.trace_counts(case)
+    }
+
+    fn state_changes(&self, case: &str) -> BTreeSet<String> {
+        self.inner.state_changes(case)
     }
 }

@@ -222,6 +222,15 @@ pub fn merge(
             }
         }
     }
+    info.state_changes = BTreeMap::new();
+    for shard in &shards {
+        for (case, changes) in &shard.results.info.state_changes {
+            let merged = info.state_changes.entry(case.clone()).or_default();
+            merged.extend(changes.iter().cloned());
+            merged.sort();
+            merged.dedup();
+        }
+    }
     info.xla_shapes = BTreeMap::new();
     for shard in &shards {
         for (case, shapes) in &shard.results.info.xla_shapes {

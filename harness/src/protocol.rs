@@ -102,9 +102,11 @@ pub enum Response {
     Ready,
     /// One mode's outcome, in the order the modes were asked for.
     ModeDone(Outcome),
-    /// All modes of an `Evaluate` are done; the case's trace counts in this process so far.
+    /// All modes of an `Evaluate` are done; the case's trace counts in this process so far,
+    /// and what it changed of NumPy's process-wide state (restored before every call).
     Finished {
         traces: BTreeMap<String, u64>,
+        state_changes: Vec<String>,
     },
     /// A probe stage, as JSON (`probe::Stage`).
     Stage(String),

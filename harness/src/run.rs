@@ -273,6 +273,7 @@ fn skeleton(
             xla_cache: started.hello.xla_cache.clone().map(XlaCacheUse::new),
             cases: started.cases.clone(),
             case_load_failures: started.failures.clone(),
+            state_changes: BTreeMap::new(),
             interrupted: false,
             stop_signal: None,
             error: None,
@@ -534,6 +535,17 @@ impl Session {
             .insert(case.name.clone(), xla_shapes.into_iter().collect());
         info.traces
             .insert(case.name.clone(), self.evaluator.trace_counts(&case.name));
+        let changes = self.evaluator.state_changes(&case.name);
+        if !changes.is_empty() {
+            let list: Vec<String> = changes.into_iter().collect();
+            self.progress.note(&format!(
+                "tfdiff: warning: case {} changed NumPy's process-wide state ({}); tfdiff put it \
+                 back before every call, so no other case saw it",
+                case.name,
+                list.join("; ")
+            ));
+            info.state_changes.insert(case.name.clone(), list);
+        }
         info.workers = self.evaluator.stats();
         self.memo.clear();
         self.shrunk_inputs.clear();

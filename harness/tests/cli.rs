@@ -1309,3 +1309,50 @@ fn the_baseline_next_to_cases_run_from_elsewhere_is_loaded_and_named() {
     let rows = read_csv(&out.path().join("divergences.csv"));
     assert_eq!(rows[0]["status"], "known");
 }
+
+#[test]
+fn a_case_that_sets_numpy_error_handling_cannot_change_another_cases_results() {
+    let out = tempfile::tempdir().unwrap();
+    // One worker imports both; overflows runs first but after seterr_raise was imported.
+    let output = tfdiff()
+        .args([
+            "-n",
+            "8",
+            "-j",
+            "1",
+            "--shrink-time",
+            "0",
+            "--no-save-regressions",
+        ])
+        .arg("--cases-dir")
+        .arg(fixtures("global_state"))
+        .args(["--case", "overflows", "--case", "seterr_raise", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary = read_csv(&out.path().join("summary.csv"));
+    for row in summary.iter().filter(|r| r["case"] == "overflows") {
+        assert_eq!(number(row, "agree"), 8, "{row:?}");
+    }
+    assert!(
+        stderr.contains("warning: case seterr_raise changed NumPy's process-wide state"),
+        "{stderr}"
+    );
+    let run = run_json(out.path());
+    let changes = run["state_changes"]["seterr_raise"].as_array().unwrap();
+    let text: Vec<&str> = changes.iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(
+        text.iter()
+            .any(|c| c.starts_with("at import: np.seterr(") && c.contains("over='raise'")),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&"in numpy: np.set_printoptions(precision)"),
+        "{text:?}"
+    );
+    assert!(run["state_changes"].get("overflows").is_none());
+    let summary_md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary_md.contains("Case `seterr_raise` changed NumPy's process-wide state"));
+}

@@ -20,7 +20,7 @@ use log::WorkerLog;
 use scheduler::Scheduler;
 use serde::{Deserialize, Serialize};
 use slot::{Slot, Startup};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -94,6 +94,8 @@ pub struct Shared {
     stats: Mutex<WorkerStats>,
     /// Case → mode → the most traces any one worker process made.
     traces: Mutex<HashMap<String, BTreeMap<String, u64>>>,
+    /// Case → what it changed of NumPy's process-wide state, in any worker.
+    state_changes: Mutex<HashMap<String, BTreeSet<String>>>,
     /// The pid of each slot's current worker.
     live: Mutex<Vec<Option<u32>>>,
 }
@@ -105,6 +107,13 @@ impl Shared {
 
     pub fn set_live(&self, slot: usize, pid: Option<u32>) {
         self.live.lock().expect("live lock")[slot] = pid;
+    }
+
+    pub fn add_state_changes(&self, case: &str, changes: Vec<String>) {
+        if !changes.is_empty() {
+            let mut all = self.state_changes.lock().expect("state changes lock");
+            all.entry(case.to_string()).or_default().extend(changes);
+        }
     }
 
     pub fn add_traces(&self, case: &str, traces: BTreeMap<String, u64>) {
@@ -158,6 +167,7 @@ impl WorkerPool {
                 ..WorkerStats::default()
             }),
             traces: Mutex::new(HashMap::new()),
+            state_changes: Mutex::new(HashMap::new()),
             live: Mutex::new(vec![None; jobs]),
         });
         let scheduler = Arc::new(Scheduler::new(jobs));
@@ -325,6 +335,16 @@ impl Evaluator for WorkerPool {
 
     fn is_ready(&self, ticket: &Self::Ticket) -> bool {
         !ticket.is_empty()
+    }
+
+    fn state_changes(&self, case: &str) -> BTreeSet<String> {
+        self.shared
+            .state_changes
+            .lock()
+            .expect("state changes lock")
+            .get(case)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn trace_counts(&self, case: &str) -> BTreeMap<String, u64> {

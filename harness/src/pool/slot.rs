@@ -312,8 +312,12 @@ impl Slot {
     fn read_traces(&mut self, case: &str) -> Result<()> {
         let worker = self.worker.as_ref().expect("checked");
         match worker.receive(Some(self.shared.timeout)) {
-            Received::Message(Response::Finished { traces }) => {
+            Received::Message(Response::Finished {
+                traces,
+                state_changes,
+            }) => {
                 self.shared.add_traces(case, traces);
+                self.shared.add_state_changes(case, state_changes);
                 Ok(())
             }
             Received::Message(Response::Fatal(message)) => bail!("a worker failed: {message}"),

@@ -114,6 +114,10 @@ pub struct RunInfo {
     pub xla_cache: Option<XlaCacheUse>,
     pub cases: Vec<CaseInfo>,
     pub case_load_failures: Vec<CaseLoadFailure>,
+    /// Case → what it changed of NumPy's process-wide state (np.seterr, print options), at
+    /// import or in which mode; restored before every call.
+    #[serde(default)]
+    pub state_changes: BTreeMap<String, Vec<String>>,
     /// Whether a signal stopped the run between inputs.
     pub interrupted: bool,
     /// The signal that stopped it: "SIGINT" or "SIGTERM".

@@ -102,6 +102,14 @@ impl Export for SummaryMarkdown {
         for failure in &info.case_load_failures {
             writeln!(text, "\nNot run: `{}`: {}", failure.name, failure.error)?;
         }
+        for (case, changes) in &info.state_changes {
+            writeln!(
+                text,
+                "\nCase `{case}` changed NumPy's process-wide state (restored before every \
+                 call, so no other case saw it): {}",
+                changes.join("; ")
+            )?;
+        }
         Ok(text.into_bytes())
     }
 }

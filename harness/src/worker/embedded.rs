@@ -92,6 +92,20 @@ pub fn trace_counts(py: Python<'_>, case: &LoadedCase) -> Result<BTreeMap<String
     read().map_err(|e| anyhow!("{}", python_error(py, e)))
 }
 
+/// What the case changed of NumPy's process-wide state so far (see `restore_numpy_state`).
+pub fn state_changes(py: Python<'_>, case: &LoadedCase) -> Result<Vec<String>> {
+    let read = || -> PyResult<Vec<String>> {
+        let changes = case.object.bind(py).getattr("state_changes")?;
+        let mut changes: Vec<String> = changes
+            .try_iter()?
+            .map(|c| c?.extract())
+            .collect::<PyResult<_>>()?;
+        changes.sort();
+        Ok(changes)
+    };
+    read().map_err(|e| anyhow!("{}", python_error(py, e)))
+}
+
 /// Reads the runtime's ("array", uint8 bytes, dtype, storage, shape) / ("error", type, message)
 /// / ("bad_output", _, message) tuples.
 fn mode_result<'py>(result: &Bound<'py, PyAny>) -> PyResult<ModeResult<'py>> {

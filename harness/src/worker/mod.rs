@@ -191,7 +191,12 @@ impl Worker {
                     .send(&mut channel.output)?;
             }
             let traces = embedded::trace_counts(py, case)?;
-            write_frame(&mut channel.output, &Response::Finished { traces })?;
+            let state_changes = embedded::state_changes(py, case)?;
+            let finished = Response::Finished {
+                traces,
+                state_changes,
+            };
+            write_frame(&mut channel.output, &finished)?;
             Ok(())
         })
     }
