@@ -49,6 +49,11 @@ pub trait Evaluator {
     /// most any one worker process traced it.
     fn trace_counts(&self, case: &str) -> BTreeMap<String, u64>;
 
+    /// Waits at most `timeout` for the ticket's evaluation; whether it is ready.
+    fn ready_within(&self, ticket: &Self::Ticket, _timeout: std::time::Duration) -> bool {
+        self.is_ready(ticket)
+    }
+
     /// What the case changed of NumPy's process-wide state (np.seterr, print options) at
     /// import or in a call, in any worker; tfdiff put it back before every call.
     fn state_changes(&self, _case: &str) -> BTreeSet<String> {

@@ -5,7 +5,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-const PLAIN_INTERVAL: Duration = Duration::from_secs(10);
+/// How often a plain line is printed, also while one input takes long.
+pub const PLAIN_INTERVAL: Duration = Duration::from_secs(10);
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -59,6 +60,7 @@ impl Progress {
         self.done += 1;
         self.case_done += 1;
         if let Some(bar) = &self.bar {
+            bar.set_message(self.case.clone());
             bar.inc(1);
         } else if self.plain
             && (self.case_done == self.per_case || self.last_line.elapsed() >= PLAIN_INTERVAL)
@@ -71,6 +73,20 @@ impl Progress {
                 "tfdiff: {}: {}/{} inputs; all cases {}/{}, {rate:.1} inputs/s, ETA {eta:.0} s",
                 self.case, self.case_done, self.per_case, self.done, self.total
             );
+        }
+    }
+
+    /// The run has waited `waited` for `input` of `case`: a hang shows as what hangs.
+    pub fn waiting(&mut self, case: &str, input: &str, waited: Duration) {
+        let message = format!(
+            "still evaluating {case} input {input} ({:.0} s)",
+            waited.as_secs_f64()
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_message(message);
+        } else if self.plain {
+            self.last_line = Instant::now();
+            eprintln!("tfdiff: {message}");
         }
     }
 

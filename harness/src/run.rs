@@ -459,6 +459,17 @@ impl Session {
         if state.taken == 0 {
             self.progress.start_case(&case.name, state.inputs as u64);
         }
+        let waiting = Instant::now();
+        while !self
+            .evaluator
+            .ready_within(&ticket, crate::progress::PLAIN_INTERVAL)
+        {
+            if signals::stop_requested().is_some() {
+                break;
+            }
+            self.progress
+                .waiting(&case.name, &input.label, waiting.elapsed());
+        }
         let evaluation = self.evaluator.wait(ticket)?;
         let (tolerance, first) = (state.tolerance.clone(), state.first);
         self.take(

@@ -506,3 +506,53 @@ fn sigterm_stops_between_inputs_keeps_the_reports_and_exits_143() {
     assert!(diff_md.starts_with("**"), "{diff_md}");
     assert!(diff_md.contains("INCOMPLETE RUN"), "{diff_md}");
 }
+
+#[test]
+fn a_hang_is_named_while_it_runs_and_a_second_sighup_stops_at_once() {
+    let cases = fixture_copy("crashing");
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tfdiff"))
+        .current_dir(root())
+        .env_remove("VIRTUAL_ENV")
+        .args(["-n", "50", "--case", "hang_four_channels", "-j", "1"])
+        .args(["--timeout", "120", "--no-save-regressions", "--cases-dir"])
+        .arg(cases.path())
+        .arg("--out")
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let named = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("still evaluating hang_four_channels input"));
+    assert!(named.is_some(), "no progress line named the hung input");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    std::thread::spawn(move || lines.for_each(drop));
+    let workers = children_of(child.id());
+    let hup = || {
+        Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(hup().success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(hup().success());
+    let second = Instant::now();
+    assert_eq!(child.wait().unwrap().code(), Some(129));
+    assert!(
+        second.elapsed() < Duration::from_secs(5),
+        "the second SIGHUP waited"
+    );
+    // Stopped before it could finish: the reports say it is not complete.
+    assert_eq!(run_json(out.path())["ended"], "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        workers.iter().all(|&pid| !alive(pid)),
+        "workers outlived the driver"
+    );
+}

@@ -337,6 +337,12 @@ impl Evaluator for WorkerPool {
         !ticket.is_empty()
     }
 
+    fn ready_within(&self, ticket: &Self::Ticket, timeout: Duration) -> bool {
+        let mut select = crossbeam_channel::Select::new();
+        select.recv(ticket);
+        select.ready_timeout(timeout).is_ok()
+    }
+
     fn state_changes(&self, case: &str) -> BTreeSet<String> {
         self.shared
             .state_changes

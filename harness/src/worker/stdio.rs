@@ -53,7 +53,7 @@ pub fn take_channel() -> io::Result<Channel> {
 }
 
 /// Ties the worker's life to the driver's: SIGKILL when the driver dies (even by SIGKILL),
-/// and deaf to the SIGINT/SIGTERM a terminal or CI sends to the whole process group — the
+/// and deaf to the SIGINT/SIGTERM/SIGHUP a terminal or CI sends to the whole process group — the
 /// driver decides when workers stop. Exits at once if the driver is already gone.
 pub fn die_with_driver(driver_pid: Option<u32>) {
     // SAFETY: prctl and signal with constant arguments; getppid cannot fail.
@@ -61,6 +61,7 @@ pub fn die_with_driver(driver_pid: Option<u32>) {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
         if let Some(pid) = driver_pid {
             if libc::getppid() as u32 != pid {
                 libc::_exit(3);
