@@ -335,6 +335,20 @@ STORAGE_NAMES = ("float64", "float32", "int64", "int32", "int16", "int8",
                  "uint64", "uint32", "uint16", "uint8", "bool")
 
 
+# Outputs larger than this (as the driver would receive them) are the outcome
+# OutputTooLarge instead (tfdiff run --max-output-bytes); None: no limit.
+MAX_OUTPUT_BYTES = None
+
+
+class OutputTooLarge(Exception):
+    """A mode's output is larger than --max-output-bytes."""
+
+
+def set_max_output_bytes(limit):
+    global MAX_OUTPUT_BYTES
+    MAX_OUTPUT_BYTES = limit
+
+
 def array_outcome(value):
     """Converts what a case returned to ("array", bytes, dtype name, storage dtype name, shape):
     the values' bytes (a uint8 view of a C-ordered array in the machine's byte order, no copy
@@ -353,6 +367,12 @@ def array_outcome(value):
         raise BadOutput(
             "returned %s of dtype %s; a case must return a real-valued array (bool, int or float)"
             % (type(value).__name__, dtype)
+        )
+    stored_bytes = array.size * (array.itemsize if dtype in STORAGE_NAMES else 8)
+    if MAX_OUTPUT_BYTES is not None and stored_bytes > MAX_OUTPUT_BYTES:
+        raise OutputTooLarge(
+            "output too large: %d bytes (%s of shape %s) is more than --max-output-bytes %d"
+            % (stored_bytes, dtype, "x".join(map(str, array.shape)), MAX_OUTPUT_BYTES)
         )
     storage = array if dtype in STORAGE_NAMES else array.astype(np.float64)
     if not storage.dtype.isnative:

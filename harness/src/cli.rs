@@ -258,6 +258,10 @@ pub struct RunArgs {
     /// Compile every XLA program in every worker, as TensorFlow does by default
     #[arg(long)]
     pub no_xla_cache: bool,
+    /// A mode's output larger than this many bytes (as tfdiff receives it) is the outcome
+    /// OutputTooLarge instead of being compared
+    #[arg(long, value_name = "BYTES", default_value_t = crate::options::DEFAULT_MAX_OUTPUT_BYTES, allow_negative_numbers = true, value_parser = at_least_one)]
+    pub max_output_bytes: u64,
 }
 
 impl RunArgs {
@@ -331,6 +335,7 @@ impl RunArgs {
             save_regressions: !self.no_save_regressions,
             jobs,
             timeout: self.timeout,
+            max_output_bytes: self.max_output_bytes,
             xla_cache: if self.no_xla_cache {
                 None
             } else {

@@ -125,6 +125,7 @@ fn list(args: CaseArgs) -> Result<u8> {
         force_ftz_daz: false,
         xla_cache: None,
         pretrace_ranks: Vec::new(),
+        max_output_bytes: None,
     })?;
     pool.shutdown(false);
     for case in &started.cases {

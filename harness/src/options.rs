@@ -101,6 +101,9 @@ pub struct RunConfig {
     /// Seconds one mode may take on one input.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
+    /// A mode's output larger than this many bytes is the outcome `OutputTooLarge`.
+    #[serde(default = "default_max_output_bytes")]
+    pub max_output_bytes: u64,
     /// Where XLA's compiled programs are kept across workers and runs; None: not kept.
     #[serde(default)]
     pub xla_cache: Option<PathBuf>,
@@ -108,6 +111,13 @@ pub struct RunConfig {
 
 fn one() -> usize {
     1
+}
+
+/// 256 MiB: two such outputs and their comparison fit any machine that runs TensorFlow.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 256 << 20;
+
+fn default_max_output_bytes() -> u64 {
+    DEFAULT_MAX_OUTPUT_BYTES
 }
 
 fn default_timeout() -> f64 {

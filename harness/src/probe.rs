@@ -343,6 +343,7 @@ pub fn probe(env_flag: Option<&Path>, out: Option<&Path>, force: bool) -> Result
         force_ftz_daz: force,
         xla_cache: None,
         pretrace_ranks: Vec::new(),
+        max_output_bytes: None,
     })?;
     let after_running = pool.probe_stage(AFTER_RUNNING)?;
     pool.shutdown(false);

@@ -58,6 +58,8 @@ pub struct Init {
     /// Trace each case's XLA function for these ranks before saying ready, so that traced
     /// functions, and with them the cache's keys, have the same names in every worker.
     pub pretrace_ranks: Vec<usize>,
+    /// A mode's output larger than this is the outcome `OutputTooLarge` (`--max-output-bytes`).
+    pub max_output_bytes: Option<u64>,
 }
 
 /// One input of one case, to run in `modes` in order.

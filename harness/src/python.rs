@@ -149,6 +149,17 @@ impl PythonRuntime {
         })
     }
 
+    /// Outputs larger than `limit` bytes become the outcome `OutputTooLarge`.
+    pub fn set_max_output_bytes(&self, limit: Option<u64>) -> Result<()> {
+        Python::attach(|py| {
+            self.module
+                .bind(py)
+                .call_method1("set_max_output_bytes", (limit,))
+                .map(drop)
+                .map_err(|e| python_error(py, e))
+        })
+    }
+
     /// Sets up this interpreter as a worker's: output written through at once, warnings off.
     pub fn prepare_worker(&self) -> Result<()> {
         Python::attach(|py| {

@@ -203,6 +203,7 @@ fn prepare(config: &mut RunConfig) -> Result<Prepared> {
         probe: true,
         force_ftz_daz: false,
         xla_cache: config.xla_cache.clone(),
+        max_output_bytes: Some(config.max_output_bytes),
         pretrace_ranks: if config.xla_cache.is_some() && config.modes.contains(&Mode::Xla) {
             generate::ranks()
         } else {

@@ -1356,3 +1356,67 @@ fn a_case_that_sets_numpy_error_handling_cannot_change_another_cases_results() {
     let summary_md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(summary_md.contains("Case `seterr_raise` changed NumPy's process-wide state"));
 }
+
+#[test]
+fn an_output_beyond_max_output_bytes_is_an_error_outcome_not_an_allocation() {
+    let out = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "-n",
+            "3",
+            "-j",
+            "1",
+            "--modes",
+            "numpy,eager",
+            "--shrink-time",
+            "0",
+        ])
+        .args([
+            "--no-save-regressions",
+            "--case",
+            "huge_int64",
+            "--cases-dir",
+        ])
+        .arg(fixtures("big_output"))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let rows = read_csv(&out.path().join("divergences.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["kind"], "error");
+    assert!(
+        rows[0]["error"].starts_with(
+            "numpy: OutputTooLarge: output too large: 1152000000 bytes (int64 of shape \
+             12000x12000) is more than --max-output-bytes 268435456"
+        ),
+        "{:?}",
+        rows[0]
+    );
+    // Raised, the limit lets it through to be compared (a shape divergence then).
+    let small = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "-n",
+            "1",
+            "-j",
+            "1",
+            "--modes",
+            "numpy,eager",
+            "--shrink-time",
+            "0",
+        ])
+        .args([
+            "--no-save-regressions",
+            "--case",
+            "huge_int64",
+            "--cases-dir",
+        ])
+        .arg(fixtures("big_output"))
+        .args(["--max-output-bytes", "2000000000", "--out"])
+        .arg(small.path())
+        .assert()
+        .code(1);
+    let rows = read_csv(&small.path().join("divergences.csv"));
+    assert_eq!(rows[0]["kind"], "shape", "{:?}", rows[0]);
+}

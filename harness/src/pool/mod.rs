@@ -48,6 +48,8 @@ pub struct PoolOptions {
     /// Ranks whose XLA functions each worker traces before it is ready (see
     /// `Init::pretrace_ranks`); empty when the run has no xla mode or no cache.
     pub pretrace_ranks: Vec<usize>,
+    /// See `Init::max_output_bytes`.
+    pub max_output_bytes: Option<u64>,
 }
 
 /// What the first worker reported once the pool was up.
@@ -89,6 +91,7 @@ pub struct Shared {
     pub force_ftz_daz: bool,
     pub xla_cache: Option<PathBuf>,
     pub pretrace_ranks: Vec<usize>,
+    pub max_output_bytes: Option<u64>,
     /// Set when the pool shuts down: no worker is started after it.
     pub closing: AtomicBool,
     stats: Mutex<WorkerStats>,
@@ -160,6 +163,7 @@ impl WorkerPool {
             force_ftz_daz: options.force_ftz_daz,
             xla_cache: options.xla_cache,
             pretrace_ranks: options.pretrace_ranks,
+            max_output_bytes: options.max_output_bytes,
             closing: AtomicBool::new(false),
             stats: Mutex::new(WorkerStats {
                 jobs,

@@ -136,6 +136,7 @@ impl Slot {
                 probe: self.shared.probe && self.index == 0 && !self.started_once,
                 force_ftz_daz: self.shared.force_ftz_daz,
                 xla_cache: self.shared.xla_cache.clone(),
+                max_output_bytes: self.shared.max_output_bytes,
                 pretrace_ranks: if self.pretrace {
                     self.shared.pretrace_ranks.clone()
                 } else {

@@ -111,6 +111,7 @@ fn start(env_dir: &Path, init: &Init, channel: &mut Channel) -> Result<Worker> {
         xla_cache,
     };
     write_frame(&mut channel.output, &Response::Hello(hello))?;
+    runtime.set_max_output_bytes(init.max_output_bytes)?;
     let cases = load_cases(&runtime, &init.cases, channel)?;
     if !init.pretrace_ranks.is_empty() {
         // In the order the driver listed them, the same in every worker (see `pretrace_xla`).
