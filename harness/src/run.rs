@@ -275,6 +275,7 @@ fn skeleton(
             cases: started.cases.clone(),
             case_load_failures: started.failures.clone(),
             state_changes: BTreeMap::new(),
+            case_output: BTreeMap::new(),
             interrupted: false,
             stop_signal: None,
             error: None,
@@ -597,6 +598,7 @@ impl Session {
         self.results.info.known_not_seen = known_not_seen(&self.results, self.divergences.rows());
         let results = &mut self.results;
         results.info.workers = self.evaluator.stats();
+        results.info.case_output = self.evaluator.case_output();
         if let Some(cache) = &mut results.info.xla_cache {
             cache.update();
         }

@@ -61,7 +61,18 @@ fn crashes_and_hangs_are_shrunk_findings_and_healthy_cases_complete() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     // Nothing a case printed reaches tfdiff's stdout: only the results table.
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!stdout.contains("stdout line"), "{stdout}");
+    // What chatty printed is one line under its rows: a count and the first three lines.
+    let mentions: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("stdout line"))
+        .collect();
+    assert_eq!(mentions.len(), 1, "{stdout}");
+    assert!(
+        mentions[0].starts_with("  chatty printed ")
+            && mentions[0].contains(r#"first "chatty numpy stdout line 0"#)
+            && mentions[0].ends_with("(all in case-output.log)"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("raw bytes"), "{stdout}");
     assert!(stdout.starts_with("case "), "{stdout}");
 
@@ -171,6 +182,20 @@ fn crashes_and_hangs_are_shrunk_findings_and_healthy_cases_complete() {
     assert!(logs.contains("chatty numpy stdout line 199"));
     assert!(logs.contains("chatty tensorflow stderr line 0"));
     assert!(logs.contains("planted: about to fail a CHECK"));
+    // And, by case, to case-output.log; run.json counts them.
+    let case_output = std::fs::read_to_string(out.path().join("case-output.log")).unwrap();
+    assert!(case_output.contains("[chatty] chatty numpy stdout line 199"));
+    assert!(case_output.contains("[chatty] chatty from C puts"));
+    assert!(
+        !case_output.contains("[healthy] chatty"),
+        "C's buffer was flushed before"
+    );
+    let printed = &run_json(out.path())["case_output"]["chatty"];
+    assert!(printed["lines"].as_u64().unwrap() >= 400, "{printed}");
+    assert_eq!(
+        printed["first"][0],
+        "chatty numpy stdout line 0 \u{0}\u{ff} binary-looking"
+    );
 
     // The reproduction script runs the mode in a child process and reports the signal.
     let script = out.path().join(&segv["script"]);

@@ -1,9 +1,11 @@
 //! A worker slot's log: everything its worker processes wrote to stdout and stderr — a case's
 //! prints, TensorFlow's logging, crash messages — in `logs/worker-<slot>.log` of the run
 //! directory. Lines written before the run directory exists wait in memory; a log stops growing
-//! at `MAX_BYTES` and says how many lines it left out.
+//! at `MAX_BYTES` and says how many lines it left out. And `case-output.log`: what was printed
+//! while a case ran, from every worker, each line after its case's name.
 
-use std::collections::VecDeque;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -62,5 +64,47 @@ impl WorkerLog {
             )
             .and_then(|()| file.flush());
         }
+    }
+}
+
+/// Lines of a case's output shown with its rows in the results table.
+const FIRST_LINES: usize = 3;
+
+/// What was printed while one case ran (its calls' stdout and stderr, TensorFlow's logging
+/// during them included).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Printed {
+    pub lines: u64,
+    /// The first few, log timestamps removed.
+    pub first: Vec<String>,
+}
+
+/// `case-output.log` and, per case, what it printed.
+#[derive(Default)]
+pub struct CaseOutput {
+    log: WorkerLog,
+    cases: BTreeMap<String, Printed>,
+}
+
+impl CaseOutput {
+    pub fn line(&mut self, case: &str, line: &str) {
+        self.log.line(&format!("[{case}] {line}"));
+        let printed = self.cases.entry(case.to_string()).or_default();
+        printed.lines += 1;
+        if printed.first.len() < FIRST_LINES {
+            printed.first.push(super::process::clean_line(line));
+        }
+    }
+
+    pub fn attach(&mut self, path: &Path) -> std::io::Result<()> {
+        self.log.attach(path)
+    }
+
+    pub fn close(&mut self) {
+        self.log.close();
+    }
+
+    pub fn printed(&self) -> BTreeMap<String, Printed> {
+        self.cases.clone()
     }
 }

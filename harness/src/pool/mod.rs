@@ -16,7 +16,8 @@ use crate::probe::Stage;
 use crate::protocol::{Evaluate, Hello, WireImage};
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{Receiver, Sender};
-use log::WorkerLog;
+pub use log::Printed;
+use log::{CaseOutput, WorkerLog};
 use scheduler::Scheduler;
 use serde::{Deserialize, Serialize};
 use slot::{Slot, Startup};
@@ -97,6 +98,8 @@ pub struct Shared {
     stats: Mutex<WorkerStats>,
     /// Case → mode → the most traces any one worker process made.
     traces: Mutex<HashMap<String, BTreeMap<String, u64>>>,
+    /// What the cases printed while they ran, from every worker.
+    pub case_output: Arc<Mutex<CaseOutput>>,
     /// Case → what it changed of NumPy's process-wide state, in any worker.
     state_changes: Mutex<HashMap<String, BTreeSet<String>>>,
     /// The pid of each slot's current worker.
@@ -172,6 +175,7 @@ impl WorkerPool {
             }),
             traces: Mutex::new(HashMap::new()),
             state_changes: Mutex::new(HashMap::new()),
+            case_output: Arc::default(),
             live: Mutex::new(vec![None; jobs]),
         });
         let scheduler = Arc::new(Scheduler::new(jobs));
@@ -252,7 +256,25 @@ impl WorkerPool {
                 .attach(&path)
                 .with_context(|| format!("creating {}", path.display()))?;
         }
-        Ok(())
+        let path = dir
+            .parent()
+            .unwrap_or(dir)
+            .join(crate::report::CASE_OUTPUT_FILE);
+        self.shared
+            .case_output
+            .lock()
+            .expect("case output lock")
+            .attach(&path)
+            .with_context(|| format!("creating {}", path.display()))
+    }
+
+    /// Per case, what it printed while it ran.
+    pub fn case_output(&self) -> BTreeMap<String, Printed> {
+        self.shared
+            .case_output
+            .lock()
+            .expect("case output lock")
+            .printed()
     }
 
     /// Runs TensorFlow, then the probe's battery, in the first slot's worker.
@@ -296,6 +318,11 @@ impl WorkerPool {
         for log in &self.logs {
             log.lock().expect("log lock").close();
         }
+        self.shared
+            .case_output
+            .lock()
+            .expect("case output lock")
+            .close();
     }
 }
 

@@ -3,7 +3,7 @@
 //! on a thread of its own, its stderr read line by line into the slot's log and into the tail a
 //! crash report keeps, and reaped with `wait4` for its exit status and peak resident memory.
 
-use super::log::WorkerLog;
+use super::log::{CaseOutput, WorkerLog};
 use crate::protocol::{read_frame, write_frame, Request, Response, EVALUATION_MARKER};
 use crate::worker::DRIVER_PID_VARIABLE;
 use anyhow::{Context, Result};
@@ -52,7 +52,11 @@ pub struct WorkerProcess {
 
 impl WorkerProcess {
     /// Starts `tfdiff worker` on the environment; its stderr goes to `log`.
-    pub fn spawn(env_dir: &Path, log: Arc<Mutex<WorkerLog>>) -> Result<WorkerProcess> {
+    pub fn spawn(
+        env_dir: &Path,
+        log: Arc<Mutex<WorkerLog>>,
+        case_output: Arc<Mutex<CaseOutput>>,
+    ) -> Result<WorkerProcess> {
         let exe =
             std::env::current_exe().context("locating the tfdiff binary to start a worker")?;
         let mut child = Command::new(exe)
@@ -94,7 +98,7 @@ impl WorkerProcess {
         std::thread::Builder::new()
             .name(format!("worker-{pid}-err"))
             .spawn(move || {
-                read_stderr(stderr, &thread_tail, &log, pid);
+                read_stderr(stderr, &thread_tail, &log, &case_output, pid);
                 let _ = done_sender.send(());
             })?;
         Ok(WorkerProcess {
@@ -261,8 +265,11 @@ fn read_stderr(
     stderr: impl std::io::Read,
     tail: &Mutex<VecDeque<String>>,
     log: &Mutex<WorkerLog>,
+    case_output: &Mutex<CaseOutput>,
     pid: u32,
 ) {
+    // The case whose evaluation the worker is in: its lines are that case's output.
+    let mut case: Option<String> = None;
     let mut reader = BufReader::new(stderr);
     let mut bytes = Vec::new();
     log.lock()
@@ -271,10 +278,17 @@ fn read_stderr(
     while matches!(reader.read_until(b'\n', &mut bytes), Ok(n) if n > 0) {
         let line = String::from_utf8_lossy(&bytes);
         let line = line.trim_end_matches(['\n', '\r']);
-        if line == EVALUATION_MARKER {
+        if let Some(marked) = line.strip_prefix(EVALUATION_MARKER) {
             tail.lock().expect("tail lock").clear();
+            case = Some(marked.trim().to_string());
         } else if !line.trim().is_empty() {
             log.lock().expect("log lock").line(line);
+            if let Some(case) = case.as_deref().filter(|_| !from_the_xla_cache(line)) {
+                case_output
+                    .lock()
+                    .expect("case output lock")
+                    .line(case, line);
+            }
             let mut tail = tail.lock().expect("tail lock");
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
@@ -283,6 +297,14 @@ fn read_stderr(
         }
         bytes.clear();
     }
+}
+
+/// Whether a line is TensorFlow logging about loading a program from tfdiff's XLA cache (it
+/// first tries the entry as text, and it checks the CPU it was compiled for, and says so as
+/// errors): tfdiff's doing, not the case's output.
+fn from_the_xla_cache(line: &str) -> bool {
+    line.contains("Error parsing text-format tensorflow.XlaSerializedCacheEntry")
+        || line.contains("Loading XLA:CPU AOT result")
 }
 
 /// A stderr line without the timestamp (and thread id) that TensorFlow's and absl's logging

@@ -128,7 +128,11 @@ impl Slot {
     fn start(&mut self) -> Result<Startup> {
         let begun = Instant::now();
         loop {
-            let mut process = WorkerProcess::spawn(&self.shared.env_dir, Arc::clone(&self.log))?;
+            let mut process = WorkerProcess::spawn(
+                &self.shared.env_dir,
+                Arc::clone(&self.log),
+                Arc::clone(&self.shared.case_output),
+            )?;
             self.shared.set_live(self.index, Some(process.pid));
             self.shared.stats().starts += 1;
             let init = Init {

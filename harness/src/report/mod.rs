@@ -20,6 +20,9 @@ pub use summary_csv::SummaryCsv;
 pub use summary_md::SummaryMarkdown;
 pub use table::print_table;
 
+/// What the cases printed while they ran, each line after its case's name.
+pub const CASE_OUTPUT_FILE: &str = "case-output.log";
+
 use crate::baseline::{Baseline, KnownDivergence, Status};
 use crate::cases::{CaseInfo, CaseLoadFailure};
 use crate::compare::{Kind, PairComparison};
@@ -27,7 +30,7 @@ use crate::generate::Image;
 use crate::mode::Mode;
 use crate::options::RunConfig;
 use crate::outcome::Outcome;
-use crate::pool::WorkerStats;
+use crate::pool::{Printed, WorkerStats};
 use crate::probe::Contamination;
 use crate::python_env::PythonEnv;
 use crate::xla_cache::XlaCacheUse;
@@ -114,6 +117,10 @@ pub struct RunInfo {
     pub xla_cache: Option<XlaCacheUse>,
     pub cases: Vec<CaseInfo>,
     pub case_load_failures: Vec<CaseLoadFailure>,
+    /// Case → what was printed while it ran (lines, and the first few); the lines are in
+    /// `case-output.log`.
+    #[serde(default)]
+    pub case_output: BTreeMap<String, Printed>,
     /// Case → what it changed of NumPy's process-wide state (np.seterr, print options), at
     /// import or in which mode; restored before every call.
     #[serde(default)]

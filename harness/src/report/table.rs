@@ -42,13 +42,31 @@ pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Resul
     let widths: Vec<usize> = (0..6)
         .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
         .collect();
-    for row in &rows {
+    for (index, row) in rows.iter().enumerate() {
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
+        // Under a case's last row: what it printed, if anything (the lines are in a file).
+        let last_of_case = index > 0 && rows.get(index + 1).is_none_or(|next| next[0] != row[0]);
+        if let Some(printed) = results
+            .info
+            .case_output
+            .get(&row[0])
+            .filter(|_| last_of_case)
+        {
+            let first: Vec<String> = printed.first.iter().map(|l| format!("{l:?}")).collect();
+            writeln!(
+                out,
+                "  {} printed {} line(s) while it ran, first {} (all in {})",
+                row[0],
+                printed.lines,
+                first.join(", "),
+                super::CASE_OUTPUT_FILE
+            )?;
+        }
     }
     for known in &results.info.known_not_seen {
         writeln!(

@@ -183,7 +183,7 @@ impl Worker {
             )
         })?;
         let image = request.image.into_image().map_err(|e| anyhow!("{e}"))?;
-        stdio::mark_evaluation_start();
+        stdio::mark_evaluation_start(&request.case);
         Python::attach(|py| -> Result<()> {
             let array = PyArray::from_array(py, &image);
             for &mode in &request.modes {

@@ -70,11 +70,15 @@ pub fn die_with_driver(driver_pid: Option<u32>) {
     }
 }
 
-/// Writes the mode marker to stderr (see `protocol::EVALUATION_MARKER`), unbuffered.
-pub fn mark_evaluation_start() {
-    let line = format!("\n{}\n", crate::protocol::EVALUATION_MARKER);
-    // SAFETY: writes a buffer this function owns to fd 2.
+/// Writes the evaluation marker, with the case's name, to stderr (see
+/// `protocol::EVALUATION_MARKER`), unbuffered.
+pub fn mark_evaluation_start(case: &str) {
+    let line = format!("\n{} {case}\n", crate::protocol::EVALUATION_MARKER);
+    // SAFETY: fflush(NULL) flushes C's stdio buffers (what a case wrote with printf/puts
+    // belongs before the marker, to the case that wrote it); then writes a buffer this
+    // function owns to fd 2.
     unsafe {
+        libc::fflush(std::ptr::null_mut());
         libc::write(2, line.as_ptr().cast(), line.len());
     }
 }
