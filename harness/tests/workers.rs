@@ -581,3 +581,54 @@ fn a_hang_is_named_while_it_runs_and_a_second_sighup_stops_at_once() {
         "workers outlived the driver"
     );
 }
+
+#[test]
+fn a_case_that_exits_or_raises_base_exceptions_is_a_crash_of_that_mode_and_the_run_goes_on() {
+    let out = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "-n",
+            "3",
+            "-j",
+            "2",
+            "--modes",
+            "numpy,eager",
+            "--shrink-time",
+            "0",
+        ])
+        .args(["--no-save-regressions", "--cases-dir"])
+        .arg(fixtures("escapes"))
+        .args([
+            "--case",
+            "sys_exit_in_numpy",
+            "--case",
+            "interrupt_in_numpy",
+        ])
+        .args([
+            "--case",
+            "generator_exit_in_eager",
+            "--case",
+            "scale01",
+            "--out",
+        ])
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let rows = read_csv(&out.path().join("divergences.csv"));
+    for (case, error) in [
+        ("sys_exit_in_numpy", "numpy: crash: exit status 3"),
+        ("interrupt_in_numpy", "numpy: crash: exit status 1"),
+        ("generator_exit_in_eager", "eager: crash: exit status 1"),
+    ] {
+        let row = signature(&rows, case, "numpy", "eager");
+        assert_eq!(row["kind"], "crash", "{row:?}");
+        assert!(row["error"].starts_with(error), "{row:?}");
+    }
+    // Every case ran all its inputs, the one after them included.
+    let summary = read_csv(&out.path().join("summary.csv"));
+    assert_eq!(summary.len(), 4);
+    for row in &summary {
+        assert_eq!(number(row, "inputs"), 3, "{row:?}");
+    }
+    assert_eq!(run_json(out.path())["ended"], "completed");
+}
