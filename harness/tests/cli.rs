@@ -1359,29 +1359,21 @@ fn a_case_that_sets_numpy_error_handling_cannot_change_another_cases_results() {
 
 #[test]
 fn an_output_beyond_max_output_bytes_is_an_error_outcome_not_an_allocation() {
-    let out = tempfile::tempdir().unwrap();
-    tfdiff()
-        .args([
-            "-n",
-            "3",
-            "-j",
-            "1",
-            "--modes",
-            "numpy,eager",
-            "--shrink-time",
-            "0",
-        ])
-        .args([
-            "--no-save-regressions",
-            "--case",
-            "huge_int64",
-            "--cases-dir",
-        ])
-        .arg(fixtures("big_output"))
-        .arg("--out")
-        .arg(out.path())
-        .assert()
-        .code(1);
+    let run = |inputs: &str, extra: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        tfdiff()
+            .args(["-n", inputs, "-j", "1", "--modes", "numpy,eager"])
+            .args(["--shrink-time", "0", "--no-save-regressions"])
+            .args(["--case", "huge_int64", "--cases-dir"])
+            .arg(fixtures("big_output"))
+            .args(extra)
+            .arg("--out")
+            .arg(out.path())
+            .assert()
+            .code(1);
+        out
+    };
+    let out = run("3", &[]);
     let rows = read_csv(&out.path().join("divergences.csv"));
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["kind"], "error");
@@ -1394,29 +1386,7 @@ fn an_output_beyond_max_output_bytes_is_an_error_outcome_not_an_allocation() {
         rows[0]
     );
     // Raised, the limit lets it through to be compared (a shape divergence then).
-    let small = tempfile::tempdir().unwrap();
-    tfdiff()
-        .args([
-            "-n",
-            "1",
-            "-j",
-            "1",
-            "--modes",
-            "numpy,eager",
-            "--shrink-time",
-            "0",
-        ])
-        .args([
-            "--no-save-regressions",
-            "--case",
-            "huge_int64",
-            "--cases-dir",
-        ])
-        .arg(fixtures("big_output"))
-        .args(["--max-output-bytes", "2000000000", "--out"])
-        .arg(small.path())
-        .assert()
-        .code(1);
+    let small = run("1", &["--max-output-bytes", "2000000000"]);
     let rows = read_csv(&small.path().join("divergences.csv"));
     assert_eq!(rows[0]["kind"], "shape", "{:?}", rows[0]);
 }
