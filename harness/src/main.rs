@@ -16,6 +16,7 @@ mod generate;
 mod inputs;
 mod merge;
 mod mode;
+mod oom;
 mod options;
 mod outcome;
 mod pool;
@@ -43,6 +44,9 @@ use std::time::Duration;
 
 /// Usage and environment errors.
 const EXIT_USAGE: u8 = 2;
+
+#[global_allocator]
+static ALLOCATOR: oom::NamingAllocator = oom::NamingAllocator;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -473,6 +473,10 @@ impl Session {
                 .waiting(&case.name, &input.label, waiting.elapsed());
         }
         let evaluation = self.evaluator.wait(ticket)?;
+        crate::oom::working_on(&format!(
+            "comparing the outputs of case {}, input {}",
+            case.name, input.label
+        ));
         let (tolerance, first) = (state.tolerance.clone(), state.first);
         self.take(
             case,

@@ -216,6 +216,13 @@ impl Slot {
         mut sent: bool,
         scheduler: &Scheduler,
     ) -> Result<Evaluation> {
+        let shape: Vec<String> = request.image.shape.iter().map(usize::to_string).collect();
+        crate::oom::working_on(&format!(
+            "receiving the outputs of case {} for an input of shape {} (worker slot {})",
+            request.case,
+            shape.join("x"),
+            self.index + 1
+        ));
         let modes = request.modes.clone();
         let mut outcomes = Vec::with_capacity(modes.len());
         let mut restart_seconds = 0.0;

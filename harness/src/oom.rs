@@ -1,0 +1,128 @@
+//! Running out of memory names what tfdiff was doing. Rust's own message for a failed
+//! allocation ("memory allocation of 1152000000 bytes failed") names no case and no input, and
+//! the process aborts right after it. So the driver keeps a note of the input it is on, and the
+//! allocator, when an allocation fails, writes that note to stderr before Rust's message. The
+//! note lives in a fixed buffer of atomics: the failure path may not allocate or lock.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+const NOTE_BYTES: usize = 240;
+
+static NOTE: [AtomicU8; NOTE_BYTES] = [const { AtomicU8::new(0) }; NOTE_BYTES];
+static NOTE_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Records what the driver is working on ("case scale01, input 17"); cut to fit.
+pub fn working_on(what: &str) {
+    let bytes = &what.as_bytes()[..what.len().min(NOTE_BYTES)];
+    NOTE_LEN.store(0, Ordering::Relaxed);
+    for (slot, &byte) in NOTE.iter().zip(bytes) {
+        slot.store(byte, Ordering::Relaxed);
+    }
+    NOTE_LEN.store(bytes.len(), Ordering::Release);
+}
+
+/// The system allocator, which says what tfdiff was doing when an allocation fails.
+pub struct NamingAllocator;
+
+// SAFETY: every call is passed to `System` unchanged; only a failed allocation adds a write
+// to stderr, which neither allocates nor touches the memory involved.
+unsafe impl GlobalAlloc for NamingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let pointer = unsafe { System.alloc(layout) };
+        if pointer.is_null() {
+            report(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let pointer = unsafe { System.alloc_zeroed(layout) };
+        if pointer.is_null() {
+            report(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(pointer, layout) }
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        let moved = unsafe { System.realloc(pointer, layout, size) };
+        if moved.is_null() {
+            report(size);
+        }
+        moved
+    }
+}
+
+/// Writes the message (see `compose`) to stderr without allocating.
+fn report(size: usize) {
+    let mut line = [0u8; LINE_BYTES];
+    let end = compose(size, &mut line);
+    // SAFETY: writes a buffer this function owns to fd 2.
+    unsafe {
+        libc::write(2, line.as_ptr().cast(), end);
+    }
+}
+
+// The fixed words (about 110 bytes) and 20 digits fit beside a full note.
+const LINE_BYTES: usize = NOTE_BYTES + 160;
+
+/// "tfdiff: out of memory: N bytes could not be allocated while <note>; ..." into `line`,
+/// without allocating; returns its length.
+fn compose(size: usize, line: &mut [u8; LINE_BYTES]) -> usize {
+    let mut end = 0;
+    let mut put = |bytes: &[u8]| {
+        let n = bytes.len().min(LINE_BYTES - end);
+        line[end..end + n].copy_from_slice(&bytes[..n]);
+        end += n;
+    };
+    put(b"tfdiff: out of memory: ");
+    let mut digits = [0u8; 20];
+    let (mut value, mut start) = (size, digits.len());
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    put(&digits[start..]);
+    put(b" bytes could not be allocated while ");
+    let len = NOTE_LEN.load(Ordering::Acquire);
+    if len == 0 {
+        put(b"starting");
+    }
+    for slot in &NOTE[..len] {
+        put(&[slot.load(Ordering::Relaxed)]);
+    }
+    put(b"; lower --max-output-bytes or give tfdiff more memory\n");
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_out_of_memory_message_names_what_the_driver_was_on() {
+        working_on("comparing the outputs of case huge_int64, input 3");
+        let mut line = [0u8; LINE_BYTES];
+        let end = compose(1_152_000_000, &mut line);
+        assert_eq!(
+            std::str::from_utf8(&line[..end]).unwrap(),
+            "tfdiff: out of memory: 1152000000 bytes could not be allocated while comparing \
+             the outputs of case huge_int64, input 3; lower --max-output-bytes or give tfdiff \
+             more memory\n"
+        );
+        // A note too long is cut to its buffer; the advice still ends the line.
+        working_on(&"x".repeat(1000));
+        let end = compose(usize::MAX, &mut line);
+        let text = std::str::from_utf8(&line[..end]).unwrap();
+        assert_eq!(text.matches('x').count(), NOTE_BYTES + 1, "{text}"); // + "max"
+        assert!(text.ends_with("give tfdiff more memory\n"), "{text}");
+    }
+}
