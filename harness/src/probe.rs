@@ -38,6 +38,27 @@ pub struct Mxcsr {
 const FTZ_BIT: u32 = 1 << 15;
 const DAZ_BIT: u32 = 1 << 6;
 
+/// Puts the calling thread's MXCSR back to `reference` when it differs; what it was, as text.
+/// A case (or a library it loads, built with -ffast-math) that sets flush-to-zero changes the
+/// NumPy arithmetic of every case after it in the same worker.
+pub fn restore_mxcsr(reference: Option<Mxcsr>) -> Option<String> {
+    let (reference, now) = (reference?, read_mxcsr()?);
+    // The low six bits are exception flags that arithmetic sets as it goes; the rest (rounding,
+    // masks, FTZ, DAZ) is the mode.
+    const FLAGS: u32 = 0x3f;
+    if now.raw & !FLAGS == reference.raw & !FLAGS {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    write_mxcsr(reference.raw);
+    Some(format!(
+        "MXCSR {:#06x} (flush-to-zero {}, denormals-are-zero {})",
+        now.raw,
+        if now.ftz { "on" } else { "off" },
+        if now.daz { "on" } else { "off" }
+    ))
+}
+
 /// The MXCSR of the calling thread; None on CPUs without one.
 pub fn read_mxcsr() -> Option<Mxcsr> {
     #[cfg(target_arch = "x86_64")]
@@ -59,16 +80,22 @@ pub fn read_mxcsr() -> Option<Mxcsr> {
     }
 }
 
+/// Loads `raw`, a value read with `read_mxcsr`, into the calling thread's MXCSR.
+#[cfg(target_arch = "x86_64")]
+pub fn write_mxcsr(raw: u32) {
+    // SAFETY: ldmxcsr loads a valid MXCSR value (one read from this register, perhaps with
+    // mode bits set).
+    unsafe {
+        std::arch::asm!("ldmxcsr [{}]", in(reg) &raw, options(nostack, preserves_flags));
+    }
+}
+
 /// Sets FTZ and DAZ on the calling thread, as code built with -ffast-math does when it loads.
 /// Only for demonstrating and testing that the probe catches it.
 pub fn force_ftz_daz() -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     {
-        let raw = read_mxcsr().expect("x86-64 has an MXCSR").raw | FTZ_BIT | DAZ_BIT;
-        // SAFETY: ldmxcsr loads a valid MXCSR value: the current one with two mode bits set.
-        unsafe {
-            std::arch::asm!("ldmxcsr [{}]", in(reg) &raw, options(nostack, preserves_flags));
-        }
+        write_mxcsr(read_mxcsr().expect("x86-64 has an MXCSR").raw | FTZ_BIT | DAZ_BIT);
         Ok(())
     }
     #[cfg(not(target_arch = "x86_64"))]

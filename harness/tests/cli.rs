@@ -1390,3 +1390,48 @@ fn an_output_beyond_max_output_bytes_is_an_error_outcome_not_an_allocation() {
     let rows = read_csv(&small.path().join("divergences.csv"));
     assert_eq!(rows[0]["kind"], "shape", "{:?}", rows[0]);
 }
+
+#[test]
+fn a_library_that_sets_flush_to_zero_at_import_cannot_flush_another_cases_subnormals() {
+    let out = tempfile::tempdir().unwrap();
+    // One worker imports both: fast_math_at_import's library sets FTZ/DAZ on the thread that
+    // runs NumPy, which would turn subnormals' 1e-39 into 0 on the NumPy side only.
+    let output = tfdiff()
+        .args([
+            "-n",
+            "4",
+            "-j",
+            "1",
+            "--modes",
+            "numpy,eager",
+            "--shrink-time",
+            "0",
+        ])
+        .args(["--no-save-regressions", "--cases-dir"])
+        .arg(fixtures("global_state"))
+        .args([
+            "--case",
+            "fast_math_at_import",
+            "--case",
+            "subnormals",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary = read_csv(&out.path().join("summary.csv"));
+    let row = summary_row(&summary, "subnormals", "numpy", "eager");
+    assert_eq!(number(row, "agree"), 4, "{row:?}");
+    let run = run_json(out.path());
+    let changes = &run["state_changes"];
+    assert!(
+        changes["fast_math_at_import"][0]
+            .as_str()
+            .unwrap()
+            .contains("flush-to-zero on, denormals-are-zero on"),
+        "{changes}"
+    );
+    assert!(changes.get("subnormals").is_none(), "{changes}");
+}

@@ -92,6 +92,16 @@ pub fn trace_counts(py: Python<'_>, case: &LoadedCase) -> Result<BTreeMap<String
     read().map_err(|e| anyhow!("{}", python_error(py, e)))
 }
 
+/// Adds to what the case changed of process-wide state (`Case.state_changes`).
+pub fn note_state_change(py: Python<'_>, case: &LoadedCase, change: &str) -> Result<()> {
+    case.object
+        .bind(py)
+        .getattr("state_changes")
+        .and_then(|changes| changes.call_method1("add", (change,)))
+        .map(drop)
+        .map_err(|e| anyhow!("{}", python_error(py, e)))
+}
+
 /// What the case changed of NumPy's process-wide state so far (see `restore_numpy_state`).
 pub fn state_changes(py: Python<'_>, case: &LoadedCase) -> Result<Vec<String>> {
     let read = || -> PyResult<Vec<String>> {

@@ -31,6 +31,8 @@ struct Worker {
     _runtime: PythonRuntime,
     cases: HashMap<String, LoadedCase>,
     prober: Option<Prober>,
+    /// This thread's MXCSR before any case was loaded.
+    mxcsr: Option<probe::Mxcsr>,
 }
 
 /// Runs the worker; returns its exit status.
@@ -112,7 +114,10 @@ fn start(env_dir: &Path, init: &Init, channel: &mut Channel) -> Result<Worker> {
     };
     write_frame(&mut channel.output, &Response::Hello(hello))?;
     runtime.set_max_output_bytes(init.max_output_bytes)?;
-    let cases = load_cases(&runtime, &init.cases, channel)?;
+    // NumPy runs on this thread: its float mode bits as they are now are the ones every case
+    // gets (see `probe::restore_mxcsr`).
+    let mxcsr = probe::read_mxcsr();
+    let cases = load_cases(&runtime, &init.cases, channel, mxcsr)?;
     if !init.pretrace_ranks.is_empty() {
         // In the order the driver listed them, the same in every worker (see `pretrace_xla`).
         for file in &init.cases {
@@ -129,6 +134,7 @@ fn start(env_dir: &Path, init: &Init, channel: &mut Channel) -> Result<Worker> {
         _runtime: runtime,
         cases,
         prober,
+        mxcsr,
     })
 }
 
@@ -136,10 +142,16 @@ fn load_cases(
     runtime: &PythonRuntime,
     files: &[CaseFile],
     channel: &mut Channel,
+    mxcsr: Option<probe::Mxcsr>,
 ) -> Result<HashMap<String, LoadedCase>> {
     let mut cases = HashMap::new();
     for file in files {
         let result = runtime.load_case(file);
+        if let (Some(changed), Ok(case)) = (probe::restore_mxcsr(mxcsr), &result) {
+            Python::attach(|py| {
+                embedded::note_state_change(py, case, &format!("at import: {changed}"))
+            })?;
+        }
         let response = Response::CaseLoaded {
             name: file.name.clone(),
             result: result.as_ref().map(LoadedCase::info).map_err(Clone::clone),
@@ -187,9 +199,12 @@ impl Worker {
         Python::attach(|py| -> Result<()> {
             let array = PyArray::from_array(py, &image);
             for &mode in &request.modes {
-                embedded::run_mode(py, case, &array, request.layout, mode)
-                    .unwrap_or_else(|error| exit_as_python_would(py, error))
-                    .send(&mut channel.output)?;
+                let result = embedded::run_mode(py, case, &array, request.layout, mode)
+                    .unwrap_or_else(|error| exit_as_python_would(py, error));
+                if let Some(changed) = probe::restore_mxcsr(self.mxcsr) {
+                    embedded::note_state_change(py, case, &format!("in {mode}: {changed}"))?;
+                }
+                result.send(&mut channel.output)?;
             }
             let traces = embedded::trace_counts(py, case)?;
             let state_changes = embedded::state_changes(py, case)?;
