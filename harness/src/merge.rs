@@ -41,15 +41,7 @@ impl RunOnDisk {
             .with_context(|| format!("{}: not a run.json this tfdiff can read", json.display()))?;
         if results.info.ended == RunEnd::Unknown {
             // Written before run.json said how a run ended: what it did say.
-            let info = &results.info;
-            results.info.ended = if info.finished_at.is_none() {
-                RunEnd::Running
-            } else {
-                RunEnd::of(info.stop_signal.as_deref(), info.error.as_deref())
-            };
-            if results.info.interrupted && results.info.ended == RunEnd::Completed {
-                results.info.ended = RunEnd::Interrupted("a signal".into());
-            }
+            results.info.ended = results.info.end();
         }
         results.rows = read_rows(&dir.join(DIVERGENCES_FILE))?;
         let occurrences_file = dir.join(OCCURRENCES_FILE);

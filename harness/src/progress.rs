@@ -18,6 +18,8 @@ pub struct Progress {
     total: u64,
     started: Instant,
     last_line: Instant,
+    /// The bar shows a waiting message instead of the case's name.
+    bar_waiting: bool,
 }
 
 impl Progress {
@@ -44,6 +46,7 @@ impl Progress {
             total,
             started: Instant::now(),
             last_line: Instant::now(),
+            bar_waiting: false,
         }
     }
 
@@ -60,7 +63,9 @@ impl Progress {
         self.done += 1;
         self.case_done += 1;
         if let Some(bar) = &self.bar {
-            bar.set_message(self.case.clone());
+            if std::mem::take(&mut self.bar_waiting) {
+                bar.set_message(self.case.clone());
+            }
             bar.inc(1);
         } else if self.plain
             && (self.case_done == self.per_case || self.last_line.elapsed() >= PLAIN_INTERVAL)
@@ -84,6 +89,7 @@ impl Progress {
         );
         if let Some(bar) = &self.bar {
             bar.set_message(message);
+            self.bar_waiting = true;
         } else if self.plain {
             self.last_line = Instant::now();
             eprintln!("tfdiff: {message}");

@@ -613,10 +613,7 @@ impl Session {
         if let Err(error) = &outcome {
             results.info.error = Some(format!("{error:#}"));
         }
-        results.info.ended = RunEnd::of(
-            results.info.stop_signal.as_deref(),
-            results.info.error.as_deref(),
-        );
+        results.info.ended = results.info.end();
         self.run_dir.write_exports(&self.results)?;
         outcome?;
         let results = &self.results;

@@ -85,14 +85,8 @@ pub struct WorkerStats {
 
 /// What the slots share.
 pub struct Shared {
-    pub env_dir: PathBuf,
-    pub cases: Vec<CaseFile>,
-    pub timeout: Duration,
-    pub probe: bool,
-    pub force_ftz_daz: bool,
-    pub xla_cache: Option<PathBuf>,
-    pub pretrace_ranks: Vec<usize>,
-    pub max_output_bytes: Option<u64>,
+    /// What the pool was asked to start (`jobs` is the number of slots).
+    pub options: PoolOptions,
     /// Set when the pool shuts down: no worker is started after it.
     pub closing: AtomicBool,
     stats: Mutex<WorkerStats>,
@@ -159,14 +153,7 @@ impl WorkerPool {
     pub fn start(options: PoolOptions) -> Result<(WorkerPool, Started)> {
         let jobs = options.jobs.max(1);
         let shared = Arc::new(Shared {
-            env_dir: options.env_dir,
-            cases: options.cases,
-            timeout: options.timeout,
-            probe: options.probe,
-            force_ftz_daz: options.force_ftz_daz,
-            xla_cache: options.xla_cache,
-            pretrace_ranks: options.pretrace_ranks,
-            max_output_bytes: options.max_output_bytes,
+            options,
             closing: AtomicBool::new(false),
             stats: Mutex::new(WorkerStats {
                 jobs,

@@ -79,7 +79,7 @@ const AHEAD_SHARE_OF_PIPE: usize = 4;
 
 impl Slot {
     pub fn new(index: usize, shared: Arc<Shared>, log: Arc<Mutex<WorkerLog>>) -> Slot {
-        let cases = shared.cases.clone();
+        let cases = shared.options.cases.clone();
         Slot {
             index,
             shared,
@@ -129,7 +129,7 @@ impl Slot {
         let begun = Instant::now();
         loop {
             let mut process = WorkerProcess::spawn(
-                &self.shared.env_dir,
+                &self.shared.options.env_dir,
                 Arc::clone(&self.log),
                 Arc::clone(&self.shared.case_output),
             )?;
@@ -137,12 +137,12 @@ impl Slot {
             self.shared.stats().starts += 1;
             let init = Init {
                 cases: self.cases.clone(),
-                probe: self.shared.probe && self.index == 0 && !self.started_once,
-                force_ftz_daz: self.shared.force_ftz_daz,
-                xla_cache: self.shared.xla_cache.clone(),
-                max_output_bytes: self.shared.max_output_bytes,
+                probe: self.shared.options.probe && self.index == 0 && !self.started_once,
+                force_ftz_daz: self.shared.options.force_ftz_daz,
+                xla_cache: self.shared.options.xla_cache.clone(),
+                max_output_bytes: self.shared.options.max_output_bytes,
                 pretrace_ranks: if self.pretrace {
-                    self.shared.pretrace_ranks.clone()
+                    self.shared.options.pretrace_ranks.clone()
                 } else {
                     Vec::new()
                 },
@@ -159,8 +159,13 @@ impl Slot {
                     for (file, cause) in &self.killed_at_import {
                         loads.push((file.clone(), Err(cause.clone())));
                     }
-                    let order =
-                        |file: &CaseFile| self.shared.cases.iter().position(|case| case == file);
+                    let order = |file: &CaseFile| {
+                        self.shared
+                            .options
+                            .cases
+                            .iter()
+                            .position(|case| case == file)
+                    };
                     loads.sort_by_key(|(file, _)| order(file));
                     return Ok(Startup {
                         hello,
@@ -302,28 +307,32 @@ impl Slot {
         let Some(worker) = &self.worker else {
             return Ok(None);
         };
-        Ok(Some(match worker.receive(Some(self.shared.timeout)) {
-            Received::Message(Response::ModeDone(outcome)) => outcome,
-            Received::Message(Response::Fatal(message)) => bail!("a worker failed: {message}"),
-            Received::Message(other) => bail!("a worker sent {other:?} where an outcome was due"),
-            Received::TimedOut => {
-                self.lose_worker(true);
-                self.shared.stats().timeouts += 1;
-                Outcome::Timeout {
-                    seconds: self.shared.timeout.as_secs_f64(),
+        Ok(Some(
+            match worker.receive(Some(self.shared.options.timeout)) {
+                Received::Message(Response::ModeDone(outcome)) => outcome,
+                Received::Message(Response::Fatal(message)) => bail!("a worker failed: {message}"),
+                Received::Message(other) => {
+                    bail!("a worker sent {other:?} where an outcome was due")
                 }
-            }
-            Received::Gone(_) => {
-                let exit = self.lose_worker(false);
-                self.shared.stats().crashes += 1;
-                Outcome::Crash(crash_of(exit))
-            }
-        }))
+                Received::TimedOut => {
+                    self.lose_worker(true);
+                    self.shared.stats().timeouts += 1;
+                    Outcome::Timeout {
+                        seconds: self.shared.options.timeout.as_secs_f64(),
+                    }
+                }
+                Received::Gone(_) => {
+                    let exit = self.lose_worker(false);
+                    self.shared.stats().crashes += 1;
+                    Outcome::Crash(crash_of(exit))
+                }
+            },
+        ))
     }
 
     fn read_traces(&mut self, case: &str) -> Result<()> {
         let worker = self.worker.as_ref().expect("checked");
-        match worker.receive(Some(self.shared.timeout)) {
+        match worker.receive(Some(self.shared.options.timeout)) {
             Received::Message(Response::Finished {
                 traces,
                 state_changes,

@@ -212,6 +212,19 @@ impl From<String> for RunEnd {
 }
 
 impl RunInfo {
+    /// How the run ended, from what run.json records of it: not finished, a signal, an error,
+    /// or none of these. What `ended` is set to, and what it is taken to be for a run.json
+    /// written before tfdiff recorded it.
+    pub fn end(&self) -> RunEnd {
+        if self.finished_at.is_none() {
+            RunEnd::Running
+        } else if self.interrupted && self.stop_signal.is_none() && self.error.is_none() {
+            RunEnd::Interrupted("a signal".into())
+        } else {
+            RunEnd::of(self.stop_signal.as_deref(), self.error.as_deref())
+        }
+    }
+
     /// Records the run's duration and the rate it gives.
     pub fn set_elapsed(&mut self, seconds: f64) {
         self.elapsed_seconds = seconds;
