@@ -224,25 +224,48 @@ def short_message(error):
     return text
 
 
-# NumPy's process-wide settings as they were before any case ran (see restore_numpy_state).
+# The process-wide settings as they were before any case ran (see restore_process_state).
 REFERENCE_STATE = None
 
 
-def numpy_state():
-    return np.geterr(), np.get_printoptions()
+def tf_threads():
+    """TensorFlow's thread-pool sizes (0: its default), which decide how a parallel sum is split."""
+    if tf is None:
+        return {}
+    threading = tf.config.threading
+    return {
+        "intra_op": threading.get_intra_op_parallelism_threads(),
+        "inter_op": threading.get_inter_op_parallelism_threads(),
+    }
 
 
-def restore_numpy_state():
-    """Puts NumPy's error handling (np.seterr) and print options back as they were before any
-    case ran, so that one case's settings cannot change another's results (a case that sets
-    np.seterr(all="raise") turns another's harmless overflow into an exception). Returns what
-    had changed, as text, or None."""
+def set_tf_threads(threads):
+    """Sets TensorFlow's thread-pool sizes back; False when the runtime has started already
+    (then TensorFlow refuses any change, a case's included, so nothing can have changed)."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads["intra_op"])
+        tf.config.threading.set_inter_op_parallelism_threads(threads["inter_op"])
+        return True
+    except RuntimeError:
+        return False
+
+
+def process_state():
+    return np.geterr(), np.get_printoptions(), tf_threads()
+
+
+def restore_process_state():
+    """Puts the process-wide settings one case could change for the others back as they were
+    before any case ran: NumPy's error handling (np.seterr) and print options, and
+    TensorFlow's thread-pool sizes. A case that sets np.seterr(all="raise") would otherwise
+    turn another's harmless overflow into an exception. Returns what had changed, as text, or
+    None."""
     global REFERENCE_STATE
     if REFERENCE_STATE is None:
-        REFERENCE_STATE = numpy_state()
+        REFERENCE_STATE = process_state()
         return None
-    errors, options = numpy_state()
-    reference_errors, reference_options = REFERENCE_STATE
+    errors, options, threads = process_state()
+    reference_errors, reference_options, reference_threads = REFERENCE_STATE
     changed = []
     if errors != reference_errors:
         settings = ", ".join(
@@ -259,12 +282,21 @@ def restore_numpy_state():
             np.set_printoptions(**reference_options)
         except TypeError:
             np.set_printoptions(**{k: v for k, v in reference_options.items() if k in keys})
+    if threads != reference_threads:
+        settings = ", ".join(
+            "%s=%d" % (key, value)
+            for key, value in sorted(threads.items())
+            if reference_threads.get(key) != value
+        )
+        changed.append("tf.config.threading(%s)" % settings)
+        if not set_tf_threads(reference_threads):
+            changed[-1] += " (could not be restored: TensorFlow had started)"
     return "; ".join(changed) or None
 
 
 def load_case(path):
     """Imports one case file and checks it against the case contract (cases/README.md)."""
-    restore_numpy_state()
+    restore_process_state()
     name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location("tfdiff_case_" + name, path)
     if spec is None or spec.loader is None:
@@ -285,7 +317,7 @@ def load_case(path):
             "tensorflow(image)" % (path, " or ".join(missing))
         )
     case = Case(name, path, module, check_tolerance(path, getattr(module, "TOLERANCE", None)))
-    changed = restore_numpy_state()
+    changed = restore_process_state()
     if changed:
         case.state_changes.add("at import: " + changed)
     return case
@@ -422,7 +454,7 @@ class Case:
             except Exception as error:
                 outcomes.append(error_outcome(error))
             finally:
-                changed = restore_numpy_state()
+                changed = restore_process_state()
                 if changed:
                     self.state_changes.add("in %s: %s" % (mode, changed))
         return outcomes

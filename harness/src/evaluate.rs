@@ -54,7 +54,8 @@ pub trait Evaluator {
         self.is_ready(ticket)
     }
 
-    /// What the case changed of NumPy's process-wide state (np.seterr, print options) at
+    /// What the case changed of process-wide state (np.seterr, print options, TensorFlow's
+    /// thread pools, the float mode) at
     /// import or in a call, in any worker; tfdiff put it back before every call.
     fn state_changes(&self, _case: &str) -> BTreeSet<String> {
         BTreeSet::new()

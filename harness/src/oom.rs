@@ -5,21 +5,53 @@
 //! note lives in a fixed buffer of atomics: the failure path may not allocate or lock.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 const NOTE_BYTES: usize = 240;
+/// Notes kept apart: the driver's main thread (0) and one per worker slot; slots beyond that
+/// share the last one.
+const NOTES: usize = 33;
 
-static NOTE: [AtomicU8; NOTE_BYTES] = [const { AtomicU8::new(0) }; NOTE_BYTES];
-static NOTE_LEN: AtomicUsize = AtomicUsize::new(0);
+/// One thread's (or one slot's threads') note of what it is doing.
+struct Note {
+    bytes: [AtomicU8; NOTE_BYTES],
+    len: AtomicUsize,
+}
 
-/// Records what the driver is working on ("case scale01, input 17"); cut to fit.
+static NOTE: [Note; NOTES] = [const {
+    Note {
+        bytes: [const { AtomicU8::new(0) }; NOTE_BYTES],
+        len: AtomicUsize::new(0),
+    }
+}; NOTES];
+
+thread_local! {
+    /// Which note this thread writes and reports: with several slots receiving outputs at
+    /// once, a failed allocation names what its own thread was on.
+    static NOTE_INDEX: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The note this thread uses; another thread doing the same work (a worker's output reader
+/// for its slot) shares it with `use_note`.
+pub fn current_note() -> usize {
+    NOTE_INDEX.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Makes this thread write and report note `index` (a slot's number; 0 is the driver's).
+pub fn use_note(index: usize) {
+    let _ = NOTE_INDEX.try_with(|current| current.set(index.min(NOTES - 1)));
+}
+
+/// Records what this thread is working on ("case scale01, input 17"); cut to fit.
 pub fn working_on(what: &str) {
+    let note = &NOTE[current_note()];
     let bytes = &what.as_bytes()[..what.len().min(NOTE_BYTES)];
-    NOTE_LEN.store(0, Ordering::Relaxed);
-    for (slot, &byte) in NOTE.iter().zip(bytes) {
+    note.len.store(0, Ordering::Relaxed);
+    for (slot, &byte) in note.bytes.iter().zip(bytes) {
         slot.store(byte, Ordering::Relaxed);
     }
-    NOTE_LEN.store(bytes.len(), Ordering::Release);
+    note.len.store(bytes.len(), Ordering::Release);
 }
 
 /// The system allocator, which says what tfdiff was doing when an allocation fails.
@@ -92,11 +124,12 @@ fn compose(size: usize, line: &mut [u8; LINE_BYTES]) -> usize {
     }
     put(&digits[start..]);
     put(b" bytes could not be allocated while ");
-    let len = NOTE_LEN.load(Ordering::Acquire);
+    let note = &NOTE[current_note()];
+    let len = note.len.load(Ordering::Acquire);
     if len == 0 {
         put(b"starting");
     }
-    for slot in &NOTE[..len] {
+    for slot in &note.bytes[..len] {
         put(&[slot.load(Ordering::Relaxed)]);
     }
     put(b"; lower --max-output-bytes or give tfdiff more memory\n");
@@ -124,5 +157,30 @@ mod tests {
         let text = std::str::from_utf8(&line[..end]).unwrap();
         assert_eq!(text.matches('x').count(), NOTE_BYTES + 1, "{text}"); // + "max"
         assert!(text.ends_with("give tfdiff more memory\n"), "{text}");
+    }
+
+    #[test]
+    fn each_slots_threads_report_their_own_note() {
+        let on = |what: &'static str, index: usize| {
+            std::thread::spawn(move || {
+                use_note(index);
+                working_on(what);
+                let mut line = [0u8; LINE_BYTES];
+                let end = compose(8, &mut line);
+                String::from_utf8(line[..end].to_vec()).unwrap()
+            })
+        };
+        let one = on("receiving case a (slot 1)", 1);
+        let two = on("receiving case b (slot 2)", 2);
+        assert!(one.join().unwrap().contains("while receiving case a (slot 1);"));
+        assert!(two.join().unwrap().contains("while receiving case b (slot 2);"));
+        // Another thread of slot 2 (its worker's output reader) reports slot 2's note.
+        let reader = std::thread::spawn(|| {
+            use_note(2);
+            let mut line = [0u8; LINE_BYTES];
+            let end = compose(8, &mut line);
+            String::from_utf8(line[..end].to_vec()).unwrap()
+        });
+        assert!(reader.join().unwrap().contains("while receiving case b (slot 2);"));
     }
 }

@@ -105,7 +105,7 @@ pub enum Response {
     /// One mode's outcome, in the order the modes were asked for.
     ModeDone(Outcome),
     /// All modes of an `Evaluate` are done; the case's trace counts in this process so far,
-    /// and what it changed of NumPy's process-wide state (restored before every call).
+    /// and what it changed of process-wide state (restored before every call).
     Finished {
         traces: BTreeMap<String, u64>,
         state_changes: Vec<String>,

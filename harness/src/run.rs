@@ -124,7 +124,8 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
     for case in &started.cases {
         plans.push(input_sources(&config, case, &prepared.replay_files)?);
     }
-    // Only now, with the workers up, does the run get a directory (and reports/latest move).
+    // Only now, with the workers up, does the run get a directory; reports/latest moves to it
+    // with the first evaluated input.
     let run_id = Utc::now().format("%Y%m%d-%H%M%S").to_string();
     let run_dir = RunDirectory::create(
         config.out.as_deref(),
@@ -536,6 +537,7 @@ impl Session {
             }
         }
         self.results.info.inputs_evaluated += 1;
+        self.run_dir.started_evaluating();
         self.progress.advance();
         Ok(())
     }
@@ -556,7 +558,7 @@ impl Session {
         if !changes.is_empty() {
             let list: Vec<String> = changes.into_iter().collect();
             self.progress.note(&format!(
-                "tfdiff: warning: case {} changed NumPy's process-wide state ({}); tfdiff put it \
+                "tfdiff: warning: case {} changed process-wide state ({}); tfdiff put it \
                  back before every call, so no other case saw it",
                 case.name,
                 list.join("; ")

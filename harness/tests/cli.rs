@@ -1337,7 +1337,7 @@ fn a_case_that_sets_numpy_error_handling_cannot_change_another_cases_results() {
         assert_eq!(number(row, "agree"), 8, "{row:?}");
     }
     assert!(
-        stderr.contains("warning: case seterr_raise changed NumPy's process-wide state"),
+        stderr.contains("warning: case seterr_raise changed process-wide state"),
         "{stderr}"
     );
     let run = run_json(out.path());
@@ -1354,7 +1354,7 @@ fn a_case_that_sets_numpy_error_handling_cannot_change_another_cases_results() {
     );
     assert!(run["state_changes"].get("overflows").is_none());
     let summary_md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
-    assert!(summary_md.contains("Case `seterr_raise` changed NumPy's process-wide state"));
+    assert!(summary_md.contains("Case `seterr_raise` changed process-wide state"));
 }
 
 #[test]
@@ -1434,4 +1434,31 @@ fn a_library_that_sets_flush_to_zero_at_import_cannot_flush_another_cases_subnor
         "{changes}"
     );
     assert!(changes.get("subnormals").is_none(), "{changes}");
+}
+
+#[test]
+fn a_case_that_sizes_tensorflows_thread_pools_at_import_cannot_change_them_for_another() {
+    let out = tempfile::tempdir().unwrap();
+    // One worker imports both; reads_tf_threads agrees only while the pool size is the default.
+    let output = tfdiff()
+        .args(["-n", "3", "-j", "1", "--modes", "numpy,eager"])
+        .args(["--shrink-time", "0", "--no-save-regressions", "--cases-dir"])
+        .arg(fixtures("global_state"))
+        .args(["--case", "tf_threads_at_import", "--case", "reads_tf_threads"])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary = read_csv(&out.path().join("summary.csv"));
+    let row = summary_row(&summary, "reads_tf_threads", "numpy", "eager");
+    assert_eq!(number(row, "agree"), 3, "{row:?}");
+    let changes = &run_json(out.path())["state_changes"];
+    assert_eq!(
+        changes["tf_threads_at_import"][0],
+        "at import: tf.config.threading(intra_op=1)",
+        "{changes}"
+    );
+    assert!(changes.get("reads_tf_threads").is_none(), "{changes}");
 }

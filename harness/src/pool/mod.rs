@@ -94,7 +94,7 @@ pub struct Shared {
     traces: Mutex<HashMap<String, BTreeMap<String, u64>>>,
     /// What the cases printed while they ran, from every worker.
     pub case_output: Arc<Mutex<CaseOutput>>,
-    /// Case → what it changed of NumPy's process-wide state, in any worker.
+    /// Case → what it changed of process-wide state, in any worker.
     state_changes: Mutex<HashMap<String, BTreeSet<String>>>,
     /// The pid of each slot's current worker.
     live: Mutex<Vec<Option<u32>>>,
@@ -180,7 +180,10 @@ impl WorkerPool {
             pool.threads.push(
                 std::thread::Builder::new()
                     .name(format!("slot-{}", index + 1))
-                    .spawn(move || slot.run(startup, &scheduler))?,
+                    .spawn(move || {
+                        crate::oom::use_note(index + 1);
+                        slot.run(startup, &scheduler)
+                    })?,
             );
             pool.logs.push(log);
         }

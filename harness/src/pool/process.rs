@@ -80,9 +80,12 @@ impl WorkerProcess {
         drop(child);
 
         let (frame_sender, frames) = crossbeam_channel::unbounded();
+        // The reader allocates the outputs' buffers: out of memory there names the slot's input.
+        let note = crate::oom::current_note();
         std::thread::Builder::new()
             .name(format!("worker-{pid}-out"))
             .spawn(move || {
+                crate::oom::use_note(note);
                 let mut reader = BufReader::with_capacity(1 << 16, stdout);
                 loop {
                     let frame = read_frame::<Response>(&mut reader);

@@ -121,7 +121,8 @@ pub struct RunInfo {
     /// `case-output.log`.
     #[serde(default)]
     pub case_output: BTreeMap<String, Printed>,
-    /// Case → what it changed of NumPy's process-wide state (np.seterr, print options), at
+    /// Case → what it changed of process-wide state (np.seterr, print options, TensorFlow's
+    /// thread pools, the float mode), at
     /// import or in which mode; restored before every call.
     #[serde(default)]
     pub state_changes: BTreeMap<String, Vec<String>>,
@@ -410,11 +411,15 @@ pub fn format_shape(shape: &[usize]) -> String {
 pub struct RunDirectory {
     pub path: PathBuf,
     saved_inputs: BTreeSet<String>,
+    /// The reports root whose `latest` link is to point here once the run evaluates an input
+    /// (None: given with --out, or pointed already).
+    latest_root: Option<PathBuf>,
 }
 
 impl RunDirectory {
-    /// `out` when given; otherwise a new `reports/<run-id>/`, with `reports/latest` pointing at
-    /// it. Fails with what to do when the directory cannot be written.
+    /// `out` when given; otherwise a new `reports/<run-id>/`, which `reports/latest` points at
+    /// once it holds a result (see `started_evaluating`). Fails with what to do when the
+    /// directory cannot be written.
     pub fn create(
         out: Option<&Path>,
         reports_root: &Path,
@@ -441,13 +446,19 @@ impl RunDirectory {
         let probe = path.join(".write-test");
         std::fs::write(&probe, b"").map_err(unwritable)?;
         let _ = std::fs::remove_file(probe);
-        if out.is_none() {
-            point_latest_at(reports_root, &path);
-        }
         Ok(RunDirectory {
             path,
             saved_inputs: BTreeSet::new(),
+            latest_root: out.is_none().then(|| reports_root.to_path_buf()),
         })
+    }
+
+    /// Moves `reports/latest` here: only a run that evaluated an input replaces the pointer to
+    /// the last one that did (a run that failed before its first input keeps it).
+    pub fn started_evaluating(&mut self) {
+        if let Some(root) = self.latest_root.take() {
+            point_latest_at(&root, &self.path);
+        }
     }
 
     /// `--out DIR` must be new or empty, so that no file of an earlier run (a reproducer, a
@@ -612,11 +623,14 @@ mod tests {
     #[test]
     fn run_directories_never_reuse_a_name_and_latest_follows() {
         let root = tempfile::tempdir().unwrap();
-        let one = RunDirectory::create(None, root.path(), "run", false).unwrap();
-        let two = RunDirectory::create(None, root.path(), "run", false).unwrap();
+        let latest = || std::fs::read_link(root.path().join("latest")).unwrap();
+        let mut one = RunDirectory::create(None, root.path(), "run", false).unwrap();
+        one.started_evaluating();
+        let mut two = RunDirectory::create(None, root.path(), "run", false).unwrap();
         assert_ne!(one.path, two.path);
-        let latest = std::fs::read_link(root.path().join("latest")).unwrap();
-        assert_eq!(latest, two.path.file_name().unwrap());
+        assert_eq!(latest(), one.path.file_name().unwrap());
+        two.started_evaluating();
+        assert_eq!(latest(), two.path.file_name().unwrap());
     }
 
     #[test]

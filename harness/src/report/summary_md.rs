@@ -105,7 +105,7 @@ impl Export for SummaryMarkdown {
         for (case, changes) in &info.state_changes {
             writeln!(
                 text,
-                "\nCase `{case}` changed NumPy's process-wide state (restored before every \
+                "\nCase `{case}` changed process-wide state (restored before every \
                  call, so no other case saw it): {}",
                 changes.join("; ")
             )?;

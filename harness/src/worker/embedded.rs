@@ -102,7 +102,7 @@ pub fn note_state_change(py: Python<'_>, case: &LoadedCase, change: &str) -> Res
         .map_err(|e| anyhow!("{}", python_error(py, e)))
 }
 
-/// What the case changed of NumPy's process-wide state so far (see `restore_numpy_state`).
+/// What the case changed of the process-wide state so far (see `restore_process_state`).
 pub fn state_changes(py: Python<'_>, case: &LoadedCase) -> Result<Vec<String>> {
     let read = || -> PyResult<Vec<String>> {
         let changes = case.object.bind(py).getattr("state_changes")?;
