@@ -161,26 +161,30 @@ mod tests {
 
     #[test]
     fn each_slots_threads_report_their_own_note() {
-        let on = |what: &'static str, index: usize| {
+        // A thread of slot `index` that notes `what` (None: notes nothing, as a worker's
+        // output reader) and then fails to allocate.
+        let on = |index: usize, what: Option<&'static str>| {
             std::thread::spawn(move || {
                 use_note(index);
-                working_on(what);
+                if let Some(what) = what {
+                    working_on(what);
+                }
                 let mut line = [0u8; LINE_BYTES];
                 let end = compose(8, &mut line);
                 String::from_utf8(line[..end].to_vec()).unwrap()
             })
+            .join()
+            .unwrap()
         };
-        let one = on("receiving case a (slot 1)", 1);
-        let two = on("receiving case b (slot 2)", 2);
-        assert!(one.join().unwrap().contains("while receiving case a (slot 1);"));
-        assert!(two.join().unwrap().contains("while receiving case b (slot 2);"));
-        // Another thread of slot 2 (its worker's output reader) reports slot 2's note.
-        let reader = std::thread::spawn(|| {
-            use_note(2);
-            let mut line = [0u8; LINE_BYTES];
-            let end = compose(8, &mut line);
-            String::from_utf8(line[..end].to_vec()).unwrap()
-        });
-        assert!(reader.join().unwrap().contains("while receiving case b (slot 2);"));
+        let one = on(1, Some("receiving case a (slot 1)"));
+        let two = on(2, Some("receiving case b (slot 2)"));
+        assert!(one.contains("while receiving case a (slot 1);"), "{one}");
+        assert!(two.contains("while receiving case b (slot 2);"), "{two}");
+        // Slot 2's output reader reports slot 2's note, not slot 1's.
+        let reader = on(2, None);
+        assert!(
+            reader.contains("while receiving case b (slot 2);"),
+            "{reader}"
+        );
     }
 }

@@ -1444,7 +1444,12 @@ fn a_case_that_sizes_tensorflows_thread_pools_at_import_cannot_change_them_for_a
         .args(["-n", "3", "-j", "1", "--modes", "numpy,eager"])
         .args(["--shrink-time", "0", "--no-save-regressions", "--cases-dir"])
         .arg(fixtures("global_state"))
-        .args(["--case", "tf_threads_at_import", "--case", "reads_tf_threads"])
+        .args([
+            "--case",
+            "tf_threads_at_import",
+            "--case",
+            "reads_tf_threads",
+        ])
         .arg("--out")
         .arg(out.path())
         .output()
@@ -1456,8 +1461,7 @@ fn a_case_that_sizes_tensorflows_thread_pools_at_import_cannot_change_them_for_a
     assert_eq!(number(row, "agree"), 3, "{row:?}");
     let changes = &run_json(out.path())["state_changes"];
     assert_eq!(
-        changes["tf_threads_at_import"][0],
-        "at import: tf.config.threading(intra_op=1)",
+        changes["tf_threads_at_import"][0], "at import: tf.config.threading(intra_op=1)",
         "{changes}"
     );
     assert!(changes.get("reads_tf_threads").is_none(), "{changes}");
