@@ -198,80 +198,126 @@ struct Scan {
     decisive: Option<usize>,
 }
 
+/// Elements compared as bytes at a time before any is compared as a number (see `scan`).
+const RUN: usize = 64;
+
 /// Compares two arrays of one shape element by element, each read in its own stored type.
 fn scan<A: Element, B: Element>(xs: &[A], ys: &[B], rule: Rule, precision: Precision) -> Scan {
-    let mut metrics = Metrics {
-        max_abs: 0.0,
-        max_rel: 0.0,
-        max_ulp: 0,
-        mismatches: 0,
-        worst: None,
-        precision,
-    };
-    let mut first_nan: Option<usize> = None;
-    let mut first_inf: Option<usize> = None;
-    let mut largest: Option<(f64, usize)> = None;
-    let mut value_mismatches = 0u64;
+    let mut state = ScanState::new(rule, precision);
+    // Most elements of most pairs are the same bits (two TensorFlow modes mostly agree to the
+    // bit), and such an element adds nothing once the first finite one is seen. So when both
+    // sides have one type, runs of elements are compared as bytes (a memcmp, many elements
+    // per instruction) and only runs that differ are compared number by number. This is the
+    // driver's hottest loop.
+    let same_type = std::any::TypeId::of::<A>() == std::any::TypeId::of::<B>();
+    let mut start = 0;
+    while start < xs.len() {
+        let end = (start + RUN).min(xs.len());
+        let (run_x, run_y) = (&xs[start..end], &ys[start..end]);
+        let skip = same_type
+            && state.largest.is_some()
+            && bytemuck::cast_slice::<A, u8>(run_x) == bytemuck::cast_slice::<B, u8>(run_y);
+        if !skip {
+            for (offset, (&x, &y)) in run_x.iter().zip(run_y).enumerate() {
+                state.add(start + offset, x.to_f64(), y.to_f64());
+            }
+        }
+        start = end;
+    }
+    state.finish()
+}
 
-    for (position, (&x, &y)) in xs.iter().zip(ys).enumerate() {
-        let (x, y) = (x.to_f64(), y.to_f64());
+/// What `scan` has found so far.
+struct ScanState {
+    rule: Rule,
+    metrics: Metrics,
+    first_nan: Option<usize>,
+    first_inf: Option<usize>,
+    /// The worst finite element so far, by the measure the rule uses, and where.
+    largest: Option<(f64, usize)>,
+    value_mismatches: u64,
+}
+
+impl ScanState {
+    fn new(rule: Rule, precision: Precision) -> ScanState {
+        ScanState {
+            rule,
+            metrics: Metrics {
+                max_abs: 0.0,
+                max_rel: 0.0,
+                max_ulp: 0,
+                mismatches: 0,
+                worst: None,
+                precision,
+            },
+            first_nan: None,
+            first_inf: None,
+            largest: None,
+            value_mismatches: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn add(&mut self, position: usize, x: f64, y: f64) {
         if x.is_nan() || y.is_nan() {
             if x.is_nan() != y.is_nan() {
-                metrics.mismatches += 1;
-                first_nan.get_or_insert(position);
+                self.metrics.mismatches += 1;
+                self.first_nan.get_or_insert(position);
             }
-            continue;
+            return;
         }
         if x.is_infinite() || y.is_infinite() {
             if x != y {
-                metrics.mismatches += 1;
-                first_inf.get_or_insert(position);
+                self.metrics.mismatches += 1;
+                self.first_inf.get_or_insert(position);
             }
-            continue;
+            return;
         }
         if x.to_bits() == y.to_bits() {
-            // Most elements of most pairs are the same bits: no error to measure (this is
-            // the driver's hottest loop).
-            largest.get_or_insert((0.0, position));
-            continue;
+            self.largest.get_or_insert((0.0, position));
+            return;
         }
         let abs = (x - y).abs();
         let rel = relative_error(x, y);
-        let ulp = ulp_distance(x, y, precision);
-        let within = match rule {
+        let ulp = ulp_distance(x, y, self.metrics.precision);
+        let within = match self.rule {
             Rule::Close { rtol, atol } => abs <= atol + rtol * x.abs(),
             Rule::Ulp(max_ulp) => ulp <= max_ulp,
         };
         if !within {
-            value_mismatches += 1;
+            self.value_mismatches += 1;
         }
+        let metrics = &mut self.metrics;
         metrics.max_abs = metrics.max_abs.max(abs);
         metrics.max_rel = metrics.max_rel.max(rel);
         metrics.max_ulp = metrics.max_ulp.max(ulp);
         // The worst element is judged by the measure the rule uses.
-        let badness = match rule {
+        let badness = match self.rule {
             Rule::Close { .. } => abs,
             Rule::Ulp(_) => ulp as f64,
         };
-        if largest.is_none_or(|(worst, _)| badness > worst) {
-            largest = Some((badness, position));
+        if self.largest.is_none_or(|(worst, _)| badness > worst) {
+            self.largest = Some((badness, position));
         }
     }
-    metrics.mismatches += value_mismatches;
 
-    let (kind, decisive) = if let Some(position) = first_nan {
-        (Some(Kind::Nan), Some(position))
-    } else if let Some(position) = first_inf {
-        (Some(Kind::Inf), Some(position))
-    } else if value_mismatches > 0 {
-        (Some(Kind::Value), largest.map(|(_, p)| p))
-    } else {
-        (None, largest.map(|(_, p)| p))
-    };
-    Scan {
-        kind,
-        metrics,
-        decisive,
+    fn finish(mut self) -> Scan {
+        self.metrics.mismatches += self.value_mismatches;
+        let largest = self.largest.map(|(_, position)| position);
+        let (kind, decisive) = if let Some(position) = self.first_nan {
+            (Some(Kind::Nan), Some(position))
+        } else if let Some(position) = self.first_inf {
+            (Some(Kind::Inf), Some(position))
+        } else if self.value_mismatches > 0 {
+            (Some(Kind::Value), largest)
+        } else {
+            (None, largest)
+        };
+        Scan {
+            kind,
+            metrics: self.metrics,
+            decisive,
+        }
     }
 }
 

@@ -92,7 +92,7 @@ macro_rules! with_values {
 }
 
 /// A stored element as float64: exact for every type but int64/uint64 beyond 2^53.
-pub trait Element: Copy {
+pub trait Element: bytemuck::Pod {
     fn to_f64(self) -> f64;
 }
 
