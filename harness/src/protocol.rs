@@ -156,12 +156,45 @@ pub struct Hello {
     pub xla_cache: Option<PathBuf>,
 }
 
-/// Writes one frame and flushes it.
+/// Writes one frame and flushes it. The message is encoded straight into `writer` (its size
+/// measured first, for the length): an output array's bytes go from NumPy's buffer to the pipe
+/// without a copy in between.
 pub fn write_frame(writer: &mut impl Write, message: &impl Serialize) -> io::Result<()> {
-    let bytes = postcard::to_stdvec(message).map_err(io::Error::other)?;
-    writer.write_all(&(bytes.len() as u64).to_le_bytes())?;
-    writer.write_all(&bytes)?;
+    let length = postcard::serialize_with_flavor(message, postcard::ser_flavors::Size::default())
+        .map_err(io::Error::other)?;
+    writer.write_all(&(length as u64).to_le_bytes())?;
+    let mut keeping = KeepError {
+        writer: &mut *writer,
+        error: None,
+    };
+    if let Err(error) = postcard::to_io(message, &mut keeping) {
+        // postcard reports a failed write as its own error; the pipe's is the one to tell.
+        return Err(keeping.error.unwrap_or_else(|| io::Error::other(error)));
+    }
     writer.flush()
+}
+
+/// A writer that keeps the first I/O error it passes on.
+struct KeepError<'a, W> {
+    writer: &'a mut W,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Write for KeepError<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.writer.write(data)
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.writer.write_all(data).inspect_err(|error| {
+            self.error
+                .get_or_insert_with(|| io::Error::new(error.kind(), error.to_string()));
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
 }
 
 /// Reads one frame; `Ok(None)` when the stream ended cleanly between frames.
@@ -184,8 +217,11 @@ pub fn read_frame<T: DeserializeOwned>(reader: &mut impl Read) -> io::Result<Opt
             format!("frame of {length} bytes: the channel is corrupt"),
         ));
     }
-    let mut bytes = vec![0u8; length as usize];
-    reader.read_exact(&mut bytes)?;
+    // Read into spare capacity: a frame of outputs can be megabytes, not worth zeroing first.
+    let mut bytes = Vec::with_capacity(length as usize);
+    if (reader.take(length).read_to_end(&mut bytes)? as u64) < length {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     postcard::from_bytes(&bytes)
         .map(Some)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
@@ -273,6 +309,28 @@ mod tests {
             Some(Response::Ready)
         ));
         assert!(read_frame::<Response>(&mut reader).is_err());
+    }
+
+    #[test]
+    fn a_failed_write_reports_the_pipes_own_error() {
+        // A worker whose driver has gone must see EPIPE, not an encoder's error.
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut closed = Closed;
+        let error = write_frame(&mut closed, &Response::Ready).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        // Also when the length went through and the message did not.
+        let mut room = [0u8; 9];
+        let mut short: &mut [u8] = &mut room;
+        let error = write_frame(&mut short, &Response::Fatal("x".repeat(100))).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WriteZero);
     }
 
     #[test]

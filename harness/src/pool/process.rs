@@ -75,6 +75,9 @@ impl WorkerProcess {
         let stderr = child.stderr.take().expect("stderr is piped");
         let stdin = child.stdin.take().expect("stdin is piped");
         let pipe_capacity = enlarge_pipe(&stdin);
+        // A worker's outputs (all of an input's modes, often) fit in its pipe: it goes on to
+        // the next mode instead of waiting for the driver to read.
+        enlarge_pipe(&stdout);
         let stdin = BufWriter::with_capacity(1 << 16, stdin);
         // The child is reaped with wait4 (`finish`), not through `child`.
         drop(child);
@@ -198,13 +201,12 @@ impl WorkerProcess {
     }
 }
 
-/// Asks for a 1 MiB request pipe (best effort) and returns what it holds.
-fn enlarge_pipe(stdin: &ChildStdin) -> usize {
-    use std::os::fd::AsRawFd;
+/// Asks for a 1 MiB pipe (best effort) and returns what it holds.
+fn enlarge_pipe(pipe: &impl std::os::fd::AsRawFd) -> usize {
     // SAFETY: fcntl on a pipe this process owns; failures leave it as it was.
     unsafe {
-        libc::fcntl(stdin.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
-        libc::fcntl(stdin.as_raw_fd(), libc::F_GETPIPE_SZ).max(0) as usize
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+        libc::fcntl(pipe.as_raw_fd(), libc::F_GETPIPE_SZ).max(0) as usize
     }
 }
 

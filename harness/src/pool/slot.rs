@@ -255,6 +255,8 @@ impl Slot {
                     Some(outcome) => outcomes.push(outcome),
                     None => break,
                 }
+                // A job queued since is sent now, before this one's last mode is done.
+                self.send_ahead(scheduler);
             }
             if outcomes.len() == modes.len() && self.worker.is_some() {
                 self.read_traces(&request.case)?;
