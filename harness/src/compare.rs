@@ -344,10 +344,19 @@ pub fn ulp_distance(a: f64, b: f64, precision: Precision) -> u64 {
     };
     let (oa, ob) = match precision {
         Precision::Float64 => (ordered(a.to_bits(), 1 << 63), ordered(b.to_bits(), 1 << 63)),
-        Precision::Float32 => (
-            ordered(u64::from((a as f32).to_bits()), 1 << 31),
-            ordered(u64::from((b as f32).to_bits()), 1 << 31),
-        ),
+        Precision::Float32 => {
+            // The hot case: two float32s are less than 2^33 apart, so i64 arithmetic will do.
+            let ordered = |value: f64| {
+                let bits = (value as f32).to_bits();
+                let magnitude = i64::from(bits & !(1 << 31));
+                if bits & (1 << 31) != 0 {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            };
+            return (ordered(a) - ordered(b)).unsigned_abs();
+        }
         Precision::Float16 => (
             ordered(u64::from(half::f16::from_f64(a).to_bits()), 1 << 15),
             ordered(u64::from(half::f16::from_f64(b).to_bits()), 1 << 15),
@@ -446,6 +455,15 @@ mod tests {
             ulp_distance(f64::from(f32::from_bits(1)), 0.0, Precision::Float32),
             1
         );
+        // Across zero in each width: every float between -1 and 1, counted once.
+        assert_eq!(ulp_distance(-1.0, 1.0, Precision::Float32), 2 * 0x3f80_0000);
+        assert_eq!(ulp_distance(-0.0, 0.0, Precision::Float32), 0);
+        assert_eq!(
+            ulp_distance(-1.0, 1.0, Precision::Float64),
+            2 * 0x3ff0_0000_0000_0000
+        );
+        assert_eq!(ulp_distance(-1.0, 1.0, Precision::Float16), 2 * 0x3c00);
+        assert_eq!(ulp_distance(-1.0, 1.0, Precision::BFloat16), 2 * 0x3f80);
     }
 
     #[test]
