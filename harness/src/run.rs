@@ -31,10 +31,14 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Inputs submitted ahead per worker. Results are taken in input order, so one slow input
-/// (a large image, an XLA compile) holds up the ones behind it; enough in flight keeps the
-/// other workers busy meanwhile. Measured on 2 workers: 2 per worker left them idle 40% of the
-/// time, 8 keeps them busy.
-const IN_FLIGHT_PER_WORKER: usize = 8;
+/// (a large image, an XLA compile) holds up the ones behind it, and no input is submitted
+/// while the driver compares a large one; enough in flight keeps the workers busy meanwhile.
+/// Measured on 2 workers: 2 per worker left them idle 40% of the time, 8 about 20% (comparing
+/// a 3 MB output takes longer than a worker needs for 8 small inputs), 32 about 8%.
+const IN_FLIGHT_PER_WORKER: usize = 32;
+/// ... and at most this many bytes of input pixels per worker, which bounds the outputs held
+/// for in-order taking (a few large images rather than 32).
+const IN_FLIGHT_BYTES_PER_WORKER: usize = 4 << 20;
 
 /// How a run ended; each maps to one exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -378,6 +382,8 @@ impl Session {
     /// the last inputs of a case finished and its reports were written.
     fn run_cases(&mut self, cases: &[CaseInfo], plans: Vec<Vec<InputSource>>) -> Result<()> {
         let window = IN_FLIGHT_PER_WORKER * self.evaluator.parallelism();
+        let byte_window = IN_FLIGHT_BYTES_PER_WORKER * self.evaluator.parallelism();
+        let mut pending_bytes = 0;
         let modes = self.config.modes.clone();
         let mut open: Vec<Option<OpenCase>> = Vec::new();
         let mut pending = VecDeque::new();
@@ -397,13 +403,16 @@ impl Session {
                     layout: input.layout,
                     modes: &modes,
                 })?;
+                pending_bytes += input.image.len();
                 pending.push_back((index, input, ticket));
                 while pending.len() >= window
+                    || pending_bytes >= byte_window
                     || pending
                         .front()
                         .is_some_and(|(_, _, ticket)| self.evaluator.is_ready(ticket))
                 {
                     let (index, input, ticket) = pending.pop_front().expect("not empty");
+                    pending_bytes -= input.image.len();
                     self.take_next(&cases[index], &mut open[index], input, ticket)?;
                 }
             }
