@@ -6,16 +6,25 @@
 # Each is measured twice: cold (an empty XLA cache: every program compiled, as on a fresh
 # machine) and warm (the cache its cold run filled: programs loaded, as in every later run).
 # Asserts nothing. Rates count evaluation only: worker and interpreter start-up are left out
-# on both sides (a worker starts in about 2.5 s).
+# on both sides (a worker starts in about 2.5 s). Each figure is the median of REPEATS
+# measurements (runs on a shared 2-core machine vary by about 10% from one to the next), the
+# three contenders taking turns so that a slow minute does not fall on one alone.
 #
-#   scripts/bench.sh [-n INPUTS]   (default: -n 200, as a default run)
+#   scripts/bench.sh [-n INPUTS] [-r REPEATS]   (default: -n 200, as a default run; -r 3)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
 cargo build --release --quiet
 n=200
-if [ "${1:-}" = "-n" ] && [ -n "${2:-}" ]; then n=$2; fi
+repeats=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) n=$2; shift 2 ;;
+    -r) repeats=$2; shift 2 ;;
+    *) echo "usage: scripts/bench.sh [-n INPUTS] [-r REPEATS]" >&2; exit 2 ;;
+  esac
+done
 cpus=$(nproc)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -40,23 +49,35 @@ loop() { # cache-dir -> "inputs/s seconds"
   echo "$rate $seconds"
 }
 declare -A rates seconds
-measure() { # name, then a command that prints "inputs/s seconds"
-  local name=$1 result
+measure() { # name, then a command that prints "inputs/s seconds"; appends to the name's list
+  local name=$1 result rate second
   shift
   result=$("$@")
-  read -r "rates[$name]" "seconds[$name]" <<<"$result"
+  read -r rate second <<<"$result"
+  rates[$name]+="$rate "
+  seconds[$name]+="$second "
 }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 tfdiff_rate() { # out-dir, cache-dir, jobs
   run "$1" --xla-cache "$2" --jobs "$3"
   rate "$1/run.json"
 }
-for temperature in cold warm; do
-  measure "loop-$temperature" loop "$out/cache-loop"
-  measure "j1-$temperature" tfdiff_rate "$out/j1-$temperature" "$out/cache-j1" 1
-  measure "jn-$temperature" tfdiff_rate "$out/jn-$temperature" "$out/cache-jn" "$cpus"
+for repeat in $(seq "$repeats"); do
+  # Cold: a new empty cache per contender and repeat; warm: the one its cold run filled.
+  for temperature in cold warm; do
+    measure "loop-$temperature" loop "$out/cache-loop-$repeat"
+    measure "j1-$temperature" tfdiff_rate "$out/j1-$temperature" "$out/cache-j1-$repeat" 1
+    measure "jn-$temperature" tfdiff_rate "$out/jn-$temperature" "$out/cache-jn-$repeat" "$cpus"
+    rm -rf "$out/j1-$temperature" "$out/jn-$temperature"
+  done
+done
+for name in "${!rates[@]}"; do
+  rates[$name]=$(median <<<"${rates[$name]}")
+  seconds[$name]=$(median <<<"${seconds[$name]}")
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "median of $repeats:"
 printf '%-26s %14s %9s %14s %9s\n' "what ($n inputs per case)" "cold inputs/s" seconds \
   "warm inputs/s" seconds
 for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus"; do
