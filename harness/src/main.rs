@@ -1,199 +1,21 @@
-//! tfdiff: differential testing of image normalizations across NumPy, TensorFlow eager,
-//! TensorFlow graph and XLA.
-//!
-//! The `tfdiff` process is the driver: it generates inputs, compares, shrinks, judges and
-//! reports (`run`, `shrink`, `compare`, `report`). It never evaluates a case itself: worker
-//! processes do (`worker`), each this same binary started again, driven over pipes
-//! (`protocol`) by the driver's pool (`pool`), so a crash or a hang costs one worker, not the run.
+//! The `tfdiff` command line: parses the arguments and hands them to the library
+//! (`tfdiff::commands::dispatch`). The allocator that names the input tfdiff was on when
+//! memory runs out is installed here, for the whole process.
 
-mod baseline;
-mod cases;
-mod cli;
-mod compare;
-mod diff;
-mod evaluate;
-mod generate;
-mod inputs;
-mod merge;
-mod mode;
-mod oom;
-mod options;
-mod outcome;
-mod pool;
-mod probe;
-mod progress;
-mod protocol;
-mod python;
-mod python_env;
-mod regressions;
-mod report;
-mod run;
-mod shrink;
-mod signals;
-mod worker;
-mod xla_cache;
-
-use anyhow::Result;
 use clap::Parser;
-use cli::{CaseArgs, Cli, Command, EnvArgs};
-use pool::{PoolOptions, WorkerPool};
-use python::PythonRuntime;
-use python_env::PythonEnv;
 use std::process::ExitCode;
-use std::time::Duration;
-
-/// Usage and environment errors.
-const EXIT_USAGE: u8 = 2;
+use tfdiff::cli::Cli;
+use tfdiff::{commands, oom, EXIT_USAGE};
 
 #[global_allocator]
 static ALLOCATOR: oom::NamingAllocator = oom::NamingAllocator;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    match Cli::try_parse() {
+        Ok(cli) => ExitCode::from(commands::dispatch(cli)),
         Err(error) => {
             let _ = error.print();
-            return ExitCode::from(if error.use_stderr() { EXIT_USAGE } else { 0 });
-        }
-    };
-    let result = match cli.command {
-        Some(Command::Worker(args)) => return ExitCode::from(worker::main(&args.python_env)),
-        Some(Command::Run(args)) => start_run(args),
-        None => start_run(cli.run),
-        Some(Command::List(args)) => list(args),
-        Some(Command::Doctor(args)) => doctor(args),
-        Some(Command::Probe(args)) => probe::probe(
-            args.env.python_env.as_deref(),
-            args.out.as_deref(),
-            args.force_ftz_daz,
-        ),
-        Some(Command::ProbeClean(args)) => PythonEnv::locate(args.python_env.as_deref())
-            .and_then(|env| probe::clean_stage(&env))
-            .and_then(|stage| {
-                println!("{}", serde_json::to_string(&stage)?);
-                Ok(0)
-            }),
-        Some(Command::Inputs(args)) => inputs::export(
-            &args.out,
-            args.generator.seed,
-            args.generator.inputs,
-            args.generator.max_side,
-            args.generator.max_side_large,
-        ),
-        Some(Command::Diff(args)) => diff::diff(
-            &args.old,
-            &args.new,
-            args.out.as_deref(),
-            args.allow_incomplete,
-        )
-        .map(u8::from),
-        Some(Command::Merge(args)) => {
-            merge::merge(&args.out, &args.shards, args.allow_incomplete, args.force)
-                .map(|status| status.exit_code())
-        }
-        Some(Command::Replay(args)) => args
-            .into_config()
-            .and_then(|config| run::run(config, std::env::args().collect()))
-            .map(|status| status.exit_code()),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            eprintln!("tfdiff: error: {error:#}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(if error.use_stderr() { EXIT_USAGE } else { 0 })
         }
     }
-}
-
-fn start_run(args: cli::RunArgs) -> Result<u8> {
-    let config = args.into_config()?;
-    let status = run::run(config, std::env::args().collect())?;
-    Ok(status.exit_code())
-}
-
-/// `tfdiff list`: every case found, with its docstring's first line; broken ones with why. The
-/// cases are imported in a worker, as a run would.
-fn list(args: CaseArgs) -> Result<u8> {
-    let env = PythonEnv::locate(args.env.python_env.as_deref())?;
-    let files = cases::select(
-        cases::discover(&cases::case_dirs(&args.cases_dirs)?)?,
-        &args.cases,
-    )?;
-    let width = files.iter().map(|f| f.name.len()).max().unwrap_or(0);
-    let (mut pool, started) = WorkerPool::start(PoolOptions {
-        env_dir: env.dir,
-        cases: files,
-        jobs: 1,
-        timeout: Duration::from_secs(60),
-        probe: false,
-        force_ftz_daz: false,
-        xla_cache: None,
-        pretrace_ranks: Vec::new(),
-        max_output_bytes: None,
-    })?;
-    pool.shutdown(false);
-    for case in &started.cases {
-        println!("{:width$}  {}", case.name, case.summary);
-    }
-    for failure in &started.failures {
-        println!("{:width$}  NOT LOADED: {}", failure.name, failure.error);
-    }
-    Ok(if started.failures.is_empty() {
-        0
-    } else {
-        EXIT_USAGE
-    })
-}
-
-/// `tfdiff doctor`: what tfdiff found, step by step, stopping at the first thing missing.
-fn doctor(args: EnvArgs) -> Result<u8> {
-    println!("tfdiff {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "built against:   {}",
-        option_env!("TFDIFF_BUILD_PYTHON").unwrap_or("unknown")
-    );
-    let env = PythonEnv::locate(args.python_env.as_deref())?;
-    println!(
-        "environment:     {} (from {})",
-        env.dir.display(),
-        env.source.describe()
-    );
-    let runtime = PythonRuntime::start(&env)?;
-    println!("embedded Python: {}", runtime.python_version);
-    println!("site-packages:   {}", runtime.site_packages.display());
-    runtime.import_frameworks()?;
-    let info = runtime.environment_info()?;
-    let field = |key: &str| match &info[key] {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Null => "-".into(),
-        other => other.to_string(),
-    };
-    println!(
-        "prefix:          {} (base {})",
-        field("prefix"),
-        field("base_prefix")
-    );
-    println!(
-        "numpy:           {} ({}), BLAS {}",
-        field("numpy"),
-        field("numpy_file"),
-        field("numpy_blas")
-    );
-    println!(
-        "tensorflow:      {} ({}), git {}, compiler {}",
-        field("tensorflow"),
-        field("tensorflow_file"),
-        field("tensorflow_git_version"),
-        field("tensorflow_compiler_version")
-    );
-    println!("TF build:        {}", info["tensorflow_build"]);
-    println!("oneDNN:          {}", info["onednn"]);
-    println!("devices:         {}", info["devices"]);
-    println!(
-        "TF threads:      intra-op {}, inter-op {} (0 = TensorFlow picks)",
-        field("intra_op_threads"),
-        field("inter_op_threads")
-    );
-    println!("CPU:             {}", run::cpu_model());
-    Ok(0)
 }

@@ -161,6 +161,10 @@ impl Values {
         with_values!(self, values => values.len())
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Element `position` as float64.
     pub fn get(&self, position: usize) -> f64 {
         with_values!(self, values => values[position].to_f64())

@@ -159,6 +159,10 @@ impl DivergenceLog {
         self.rows.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// Rewrites the whole file from the rows in memory (after `row_mut` changes), through a
     /// temporary file and a rename; later appends go to the new file.
     pub fn rewrite(&mut self) -> Result<()> {
