@@ -4,7 +4,8 @@
 //! changed, not every night on what is understood.
 
 use crate::compare::Kind;
-use crate::mode::{self, Mode};
+use crate::mode::{self, ModePair};
+use crate::report::{DivergenceRow, PairSummary};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -15,12 +16,11 @@ pub const BASELINE_FILE: &str = "expected.toml";
 
 /// One accepted signature, as `[[known]]` in the baseline file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct KnownDivergence {
     pub case: String,
-    /// "numpy-graph": the pair, first mode first.
-    pub pair: String,
-    pub kind: String,
+    /// The pair, first mode first ("numpy-graph").
+    pub pair: ModePair,
+    pub kind: Kind,
     /// Accepted only while the pair's largest absolute error stays at or below this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_abs: Option<f64>,
@@ -30,16 +30,44 @@ pub struct KnownDivergence {
     pub reason: String,
 }
 
+/// An entry as written in the file, before it is checked (see `check_entry`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenEntry {
+    case: String,
+    pair: String,
+    kind: String,
+    #[serde(default)]
+    max_abs: Option<f64>,
+    #[serde(default)]
+    max_ulp: Option<u64>,
+    reason: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BaselineFile {
     #[serde(default)]
-    known: Vec<KnownDivergence>,
+    known: Vec<WrittenEntry>,
 }
 
-/// What a divergence is, measured against the baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a divergence is, measured against the baseline. Its name is the lowercase variant.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Status {
     /// Listed, within its bound.
     Known,
@@ -51,14 +79,10 @@ pub enum Status {
 
 impl Status {
     pub fn name(self) -> &'static str {
-        match self {
-            Status::Known => "known",
-            Status::Exceeded => "exceeded",
-            Status::New => "new",
-        }
+        self.into()
     }
 
-    /// Whether the run fails on it.
+    /// Whether the run fails on it: the one rule, for the exit status, JUnit and the reports.
     pub fn fails(self) -> bool {
         self != Status::Known
     }
@@ -115,22 +139,21 @@ impl Baseline {
                 error.to_string().trim()
             )
         })?;
-        for (number, entry) in file.known.iter().enumerate() {
+        let mut known = Vec::with_capacity(file.known.len());
+        for (number, entry) in file.known.into_iter().enumerate() {
             let at = format!("{}: entry {} ({})", path.display(), number + 1, entry.case);
-            check_entry(entry).map_err(|problem| anyhow::anyhow!("{at}: {problem}"))?;
+            known.push(check_entry(entry).map_err(|problem| anyhow::anyhow!("{at}: {problem}"))?);
         }
         Ok(Baseline {
             files: vec![path.to_path_buf()],
-            known: file.known,
+            known,
         })
     }
 
-    pub fn find(&self, case: &str, (a, b): (Mode, Mode), kind: Kind) -> Option<&KnownDivergence> {
-        self.known.iter().find(|entry| {
-            entry.case == case
-                && parse_pair(&entry.pair) == Some((a, b))
-                && entry.kind == kind.name()
-        })
+    pub fn find(&self, case: &str, pair: ModePair, kind: Kind) -> Option<&KnownDivergence> {
+        self.known
+            .iter()
+            .find(|entry| entry.case == case && entry.pair == pair && entry.kind == kind)
     }
 
     /// The status of a divergence of `kind` in a pair whose largest errors so far are
@@ -138,7 +161,7 @@ impl Baseline {
     pub fn status(
         &self,
         case: &str,
-        pair: (Mode, Mode),
+        pair: ModePair,
         kind: Kind,
         max_abs: Option<f64>,
         max_ulp: Option<u64>,
@@ -160,33 +183,78 @@ impl Baseline {
     }
 }
 
-/// What is wrong with an entry, if anything: an entry that can never match is an error.
-fn check_entry(entry: &KnownDivergence) -> Result<(), String> {
+/// Marks each divergence row of `pairs` new, known or exceeded — bounds measured on the whole
+/// pair — and each pair with its worst status.
+pub fn judge(baseline: &Baseline, pairs: &mut [PairSummary], rows: &mut [DivergenceRow]) {
+    for pair in pairs {
+        pair.status = None;
+        let (case, modes) = (pair.case.clone(), pair.pair());
+        for row in rows
+            .iter_mut()
+            .filter(|row| row.case == case && row.pair() == modes)
+        {
+            let status =
+                baseline.status(&row.case, row.pair(), row.kind, pair.max_abs, pair.max_ulp);
+            row.status = status;
+            pair.status = pair.status.max(Some(status));
+        }
+    }
+}
+
+/// How many rows fail the run.
+pub fn failing(rows: &[DivergenceRow]) -> u64 {
+    rows.iter().filter(|row| row.status.fails()).count() as u64
+}
+
+/// Known divergences of the cases and pairs that ran that no row shows.
+pub fn known_not_seen(
+    baseline: &Baseline,
+    pairs: &[PairSummary],
+    rows: &[DivergenceRow],
+) -> Vec<KnownDivergence> {
+    baseline
+        .known
+        .iter()
+        .filter(|known| {
+            let ran = pairs.iter().any(|pair| {
+                pair.case == known.case && pair.inputs > 0 && pair.pair() == known.pair
+            });
+            let seen = rows.iter().any(|row| {
+                row.case == known.case && row.pair() == known.pair && row.kind == known.kind
+            });
+            ran && !seen
+        })
+        .cloned()
+        .collect()
+}
+
+/// The entry, typed, or what is wrong with it: an entry that can never match is an error.
+fn check_entry(entry: WrittenEntry) -> Result<KnownDivergence, String> {
     let pairs = mode::all_pairs_text();
-    let Some((a, b)) = parse_pair(&entry.pair) else {
+    let Some(pair) = ModePair::parse(&entry.pair) else {
         return Err(format!(
             "pair {:?} is not two modes like \"numpy-graph\"; pairs are {pairs}",
             entry.pair
         ));
     };
-    if !mode::is_pair((a, b)) {
-        return Err(if mode::is_pair((b, a)) {
+    if !pair.is_compared() {
+        let reversed = ModePair::new(pair.b, pair.a);
+        return Err(if reversed.is_compared() {
             format!(
-                "pair {:?} is written the other way round; write \"{b}-{a}\"",
+                "pair {:?} is written the other way round; write \"{reversed}\"",
                 entry.pair
             )
         } else {
-            format!("{a}-{b} is not a pair tfdiff compares; pairs are {pairs}")
+            format!("{pair} is not a pair tfdiff compares; pairs are {pairs}")
         });
     }
-    if Kind::from_name(&entry.kind).is_none() {
-        let kinds: Vec<&str> = Kind::ALL.iter().map(|kind| kind.name()).collect();
+    let Ok(kind) = entry.kind.parse::<Kind>() else {
         return Err(format!(
             "kind {:?} is not one of {}",
             entry.kind,
-            kinds.join(", ")
+            Kind::names()
         ));
-    }
+    };
     if let Some(bound) = entry.max_abs {
         if !(bound >= 0.0 && bound.is_finite()) {
             return Err(format!(
@@ -197,19 +265,20 @@ fn check_entry(entry: &KnownDivergence) -> Result<(), String> {
     if entry.reason.trim().is_empty() {
         return Err("every known divergence needs a reason".into());
     }
-    Ok(())
-}
-
-/// "numpy-graph" → (Numpy, Graph).
-pub fn parse_pair(text: &str) -> Option<(Mode, Mode)> {
-    use clap::ValueEnum;
-    let (a, b) = text.split_once('-')?;
-    Some((Mode::from_str(a, true).ok()?, Mode::from_str(b, true).ok()?))
+    Ok(KnownDivergence {
+        case: entry.case,
+        pair,
+        kind,
+        max_abs: entry.max_abs,
+        max_ulp: entry.max_ulp,
+        reason: entry.reason,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mode::Mode;
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -231,7 +300,7 @@ mod tests {
             "#,
         );
         let baseline = Baseline::load(&path).unwrap();
-        let pair = (Mode::Numpy, Mode::Xla);
+        let pair = ModePair::new(Mode::Numpy, Mode::Xla);
         let status =
             |max_abs| baseline.status("standardize", pair, Kind::Value, Some(max_abs), Some(9));
         assert_eq!(status(1.5e-3), Status::Known);
@@ -243,7 +312,7 @@ mod tests {
         assert_eq!(
             baseline.status(
                 "standardize",
-                (Mode::Numpy, Mode::Eager),
+                ModePair::new(Mode::Numpy, Mode::Eager),
                 Kind::Value,
                 None,
                 None
@@ -302,7 +371,7 @@ mod tests {
             assert!(message.contains(expected), "{text}: {message}");
         }
         // Every kind a run reports can be accepted, crash and timeout included.
-        for kind in Kind::ALL {
+        for &kind in <Kind as strum::VariantArray>::VARIANTS {
             let (_dir, path) = write(&format!(
                 "[[known]]\ncase='a'\npair='numpy-xla'\nkind='{}'\nreason='r'",
                 kind.name()
@@ -322,7 +391,7 @@ mod tests {
         let dirs = [one.path(), none.path(), two.path()].map(Path::to_path_buf);
         let baseline = Baseline::locate(None, &dirs).unwrap();
         assert_eq!(baseline.files.len(), 2);
-        let pair = (Mode::Numpy, Mode::Eager);
+        let pair = ModePair::new(Mode::Numpy, Mode::Eager);
         for case in ["a", "b"] {
             assert!(baseline.find(case, pair, Kind::Value).is_some(), "{case}");
         }

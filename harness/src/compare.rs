@@ -4,11 +4,27 @@
 use crate::outcome::{Element, Outcome, OutputArray, Precision};
 use crate::with_values;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-/// Why a pair of outcomes disagrees, in the order they are checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Why a pair of outcomes disagrees, in the order they are checked. Its name (`Display`,
+/// `FromStr`, serde) is the lowercase variant: what the reports and `expected.toml` say.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Kind {
     /// The worker process died while one side ran (signal or exit): never an agreement, even
     /// when both sides crashed.
@@ -29,36 +45,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Crash,
-        Kind::Timeout,
-        Kind::Error,
-        Kind::Shape,
-        Kind::Nan,
-        Kind::Inf,
-        Kind::Value,
-    ];
-
-    pub fn from_name(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|kind| kind.name() == name)
-    }
-
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Crash => "crash",
-            Kind::Timeout => "timeout",
-            Kind::Error => "error",
-            Kind::Shape => "shape",
-            Kind::Nan => "nan",
-            Kind::Inf => "inf",
-            Kind::Value => "value",
-        }
+        self.into()
     }
-}
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+    /// Every kind's name, for messages: "crash, timeout, ...".
+    pub fn names() -> String {
+        use strum::VariantArray;
+        let names: Vec<&str> = Kind::VARIANTS.iter().map(|kind| kind.name()).collect();
+        names.join(", ")
     }
 }
 

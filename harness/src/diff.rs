@@ -3,23 +3,38 @@
 //! pair's measured error moved; and what changed in the environment. Printed, and written as CSV
 //! and Markdown.
 
-use crate::merge::RunOnDisk;
+use crate::baseline::Status;
+use crate::compare::Kind;
+use crate::mode::Mode;
 use crate::report::{DivergenceRow, PairSummary};
+use crate::run_on_disk::RunOnDisk;
+use crate::signature::Signature;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// Whether a signature is in the new run only, the old one only, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, strum::Display)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+enum Change {
+    New,
+    Gone,
+    Persisting,
+}
+
 /// A signature in one run or both.
 #[derive(Debug, Serialize)]
 struct SignatureChange {
-    change: &'static str,
+    change: Change,
     case: String,
-    mode_a: String,
-    mode_b: String,
-    kind: String,
-    status: String,
+    mode_a: Mode,
+    mode_b: Mode,
+    kind: Kind,
+    /// In the new run; none when it is gone.
+    status: Option<Status>,
     old_occurrences: String,
     new_occurrences: String,
     old_max_abs: String,
@@ -57,17 +72,6 @@ struct EnvironmentChange {
     old: String,
     new: String,
     changed: bool,
-}
-
-type SignatureKey = (String, String, String, String);
-
-fn key(row: &DivergenceRow) -> SignatureKey {
-    (
-        row.case.clone(),
-        row.mode_a.to_string(),
-        row.mode_b.to_string(),
-        row.kind.clone(),
-    )
 }
 
 /// Compares two run directories; returns whether a new signature appeared.
@@ -111,23 +115,23 @@ pub fn diff(
         .with_context(|| format!("writing {}", out.join("diff.md").display()))?;
     print!("{markdown}");
     eprintln!("tfdiff: diff written to {}", out.display());
-    Ok(signatures.iter().any(|s| s.change == "new"))
+    Ok(signatures.iter().any(|s| s.change == Change::New))
 }
 
 fn signature_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<SignatureChange> {
     let old_rows = &old.results.rows;
     let new_rows = &new.results.rows;
-    let mut keys: Vec<SignatureKey> = Vec::new();
+    let mut keys: Vec<Signature> = Vec::new();
     for row in new_rows.iter().chain(old_rows) {
-        if !keys.contains(&key(row)) {
-            keys.push(key(row));
+        if !keys.contains(&row.signature()) {
+            keys.push(row.signature());
         }
     }
     let mut changes: Vec<SignatureChange> = keys
         .into_iter()
-        .map(|key_| {
-            let before = old_rows.iter().find(|r| key(r) == key_);
-            let after = new_rows.iter().find(|r| key(r) == key_);
+        .map(|signature| {
+            let before = old_rows.iter().find(|r| r.signature() == signature);
+            let after = new_rows.iter().find(|r| r.signature() == signature);
             let field = |row: Option<&DivergenceRow>, get: fn(&DivergenceRow) -> String| {
                 row.map(get).unwrap_or_default()
             };
@@ -137,15 +141,15 @@ fn signature_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<SignatureChange> {
             };
             SignatureChange {
                 change: match (before, after) {
-                    (None, Some(_)) => "new",
-                    (Some(_), None) => "gone",
-                    _ => "persisting",
+                    (None, Some(_)) => Change::New,
+                    (Some(_), None) => Change::Gone,
+                    _ => Change::Persisting,
                 },
-                case: key_.0,
-                mode_a: key_.1,
-                mode_b: key_.2,
-                kind: key_.3,
-                status: field(after, |r| r.status.clone()),
+                mode_a: signature.pair.a,
+                mode_b: signature.pair.b,
+                kind: signature.kind,
+                case: signature.case,
+                status: after.map(|r| r.status),
                 old_occurrences: field(before, |r| r.occurrences.to_string()),
                 new_occurrences: field(after, |r| r.occurrences.to_string()),
                 old_max_abs: field(before, |r| r.max_abs.clone()),
@@ -159,12 +163,8 @@ fn signature_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<SignatureChange> {
             }
         })
         .collect();
-    let rank = |change: &str| match change {
-        "new" => 0,
-        "gone" => 1,
-        _ => 2,
-    };
-    changes.sort_by_key(|c| rank(c.change));
+    // New first, then gone, then persisting; within each, as the runs list them.
+    changes.sort_by_key(|c| c.change);
     changes
 }
 
@@ -294,13 +294,13 @@ fn render_markdown(
             fact.key, fact.old, fact.new
         );
     }
-    let count = |change: &str| signatures.iter().filter(|s| s.change == change).count();
+    let count = |change| signatures.iter().filter(|s| s.change == change).count();
     let _ = writeln!(
         text,
         "\n## Signatures: {} new, {} gone, {} persisting\n",
-        count("new"),
-        count("gone"),
-        count("persisting")
+        count(Change::New),
+        count(Change::Gone),
+        count(Change::Persisting)
     );
     if !signatures.is_empty() {
         let _ = writeln!(
@@ -324,7 +324,7 @@ fn render_markdown(
                 s.mode_a,
                 s.mode_b,
                 s.kind,
-                dash(&s.status),
+                s.status.map_or("–", Status::name),
                 arrow(&s.old_occurrences, &s.new_occurrences),
                 arrow(&s.old_max_abs, &s.new_max_abs),
                 arrow(&s.old_max_ulp, &s.new_max_ulp),

@@ -30,8 +30,10 @@ pub mod python_env;
 pub mod regressions;
 pub mod report;
 pub mod run;
+pub mod run_on_disk;
 pub mod shrink;
 pub mod signals;
+pub mod signature;
 pub mod worker;
 pub mod xla_cache;
 

@@ -3,88 +3,17 @@
 //! as the unsharded run, and shrinking is deterministic, so each signature's row is the one from
 //! the shard where it occurred first in that order, with the occurrences of all shards added.
 
+use crate::baseline;
 use crate::report::{
-    print_table, DivergenceLog, DivergenceRow, PairSummary, RunDirectory, RunEnd, RunResults,
-    DIVERGENCES_FILE, OCCURRENCES_FILE,
+    print_table, DivergenceLog, DivergenceRow, PairSummary, RunDirectory, RunEnd, RunInfo,
+    RunResults, DIVERGENCES_FILE, OCCURRENCES_FILE,
 };
-use crate::run::{failing, judge, known_not_seen, RunStatus};
+use crate::run::RunStatus;
+use crate::run_on_disk::{input_position, RunOnDisk};
+use crate::signature::Signature;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Where an input comes in a run: saved regressions (by file name) before generated inputs (by
-/// number). The order the unsharded run evaluates them in.
-pub fn input_position(label: &str) -> (u8, u64, String) {
-    match label.parse::<u64>() {
-        Ok(number) => (1, number, String::new()),
-        Err(_) => (0, 0, label.to_string()),
-    }
-}
-
-/// A run directory as read back from its files.
-pub struct RunOnDisk {
-    pub dir: PathBuf,
-    pub results: RunResults,
-    pub occurrences: Vec<DivergenceRow>,
-}
-
-impl RunOnDisk {
-    pub fn read(dir: &Path) -> Result<RunOnDisk> {
-        let json = dir.join("run.json");
-        let text = std::fs::read_to_string(&json).with_context(|| {
-            format!(
-                "{}: not a tfdiff run directory (no readable run.json)",
-                dir.display()
-            )
-        })?;
-        let mut results: RunResults = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a run.json this tfdiff can read", json.display()))?;
-        if results.info.ended == RunEnd::Unknown {
-            // Written before run.json said how a run ended: what it did say.
-            results.info.ended = results.info.end();
-        }
-        results.rows = read_rows(&dir.join(DIVERGENCES_FILE))?;
-        let occurrences_file = dir.join(OCCURRENCES_FILE);
-        let occurrences = if occurrences_file.is_file() {
-            read_rows(&occurrences_file)?
-        } else {
-            Vec::new()
-        };
-        Ok(RunOnDisk {
-            dir: dir.to_path_buf(),
-            results,
-            occurrences,
-        })
-    }
-}
-
-impl RunOnDisk {
-    /// Whether the run may be used: a complete run may; an incomplete one is an error naming
-    /// how it ended, unless `allow`, when it is the note its user's outputs must carry.
-    pub fn completeness(&self, allow: bool) -> Result<Option<String>> {
-        let Some(note) = self.results.info.ended.incomplete_note() else {
-            return Ok(None);
-        };
-        let note = format!("{}: {note}", self.dir.display());
-        if !allow {
-            bail!(
-                "{note} Use complete runs (run it again), or pass --allow-incomplete to use \
-                 what it holds"
-            );
-        }
-        eprintln!("tfdiff: warning: {note}");
-        Ok(Some(note))
-    }
-}
-
-fn read_rows(path: &Path) -> Result<Vec<DivergenceRow>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    reader
-        .deserialize()
-        .map(|row| row.with_context(|| format!("{}: a row tfdiff did not write", path.display())))
-        .collect()
-}
 
 pub fn merge(
     out: &Path,
@@ -102,170 +31,25 @@ pub fn merge(
     for shard in &shards {
         shard.completeness(allow_incomplete)?;
     }
-
-    let first = &shards[0].results;
-    let case_order: Vec<&str> = first.info.cases.iter().map(|c| c.name.as_str()).collect();
-    let pair_order = &first.info.config.pairs;
-    let sort_key = |row: &DivergenceRow| {
-        (
-            case_order.iter().position(|c| *c == row.case),
-            input_position(&row.input),
-            pair_order
-                .iter()
-                .position(|p| *p == (row.mode_a, row.mode_b)),
-        )
-    };
-
-    let mut pairs: Vec<PairSummary> = first.pairs.clone();
-    for pair in &mut pairs {
-        let parts: Vec<&PairSummary> = shards
-            .iter()
-            .filter_map(|shard| {
-                shard.results.pairs.iter().find(|p| {
-                    p.case == pair.case && p.mode_a == pair.mode_a && p.mode_b == pair.mode_b
-                })
-            })
-            .collect();
-        *pair = merge_pair(&parts);
-    }
-
-    // Each signature from the shard where it came first, occurrences added up.
-    let mut signatures: BTreeMap<(String, String, String, String), (DivergenceRow, &Path)> =
-        BTreeMap::new();
-    let mut occurrences: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
-    for shard in &shards {
-        for row in &shard.results.rows {
-            let key = (
-                row.case.clone(),
-                row.mode_a.to_string(),
-                row.mode_b.to_string(),
-                row.kind.clone(),
-            );
-            *occurrences.entry(key.clone()).or_default() += row.occurrences;
-            let earlier = signatures
-                .get(&key)
-                .is_none_or(|(kept, _)| input_position(&row.input) < input_position(&kept.input));
-            if earlier {
-                signatures.insert(key, (row.clone(), shard.dir.as_path()));
-            }
-        }
-    }
-    let mut rows: Vec<(DivergenceRow, &Path)> = signatures
-        .into_iter()
-        .map(|(key, (mut row, dir))| {
-            row.occurrences = occurrences[&key];
-            (row, dir)
-        })
-        .collect();
-    rows.sort_by_key(|(row, _)| sort_key(row));
-
-    let mut info = serde_json::from_value::<RunResults>(serde_json::to_value(first)?)?.info;
-    info.config.shard = None;
-    info.config.out = Some(out.to_path_buf());
-    info.command_line = std::env::args().collect();
-    info.started_at = shards
-        .iter()
-        .map(|s| s.results.info.started_at)
-        .min()
-        .unwrap();
-    info.finished_at = shards
-        .iter()
-        .filter_map(|s| s.results.info.finished_at)
-        .max();
-    info.inputs_evaluated = shards.iter().map(|s| s.results.info.inputs_evaluated).sum();
-    // The shards ran side by side: the merged run took as long as the slowest.
-    info.set_elapsed(
-        shards
-            .iter()
-            .map(|s| s.results.info.elapsed_seconds)
-            .fold(0.0, f64::max),
-    );
-    info.regressions_replayed = shards
-        .iter()
-        .map(|s| s.results.info.regressions_replayed)
-        .sum();
-    info.regressions_saved = shards
-        .iter()
-        .flat_map(|s| s.results.info.regressions_saved.clone())
-        .collect();
-    info.shrink_seconds = shards.iter().map(|s| s.results.info.shrink_seconds).sum();
-    info.interrupted = shards.iter().any(|s| s.results.info.interrupted);
-    info.stop_signal = shards
-        .iter()
-        .find_map(|s| s.results.info.stop_signal.clone());
-    info.workers = merge_workers(shards.iter().map(|s| &s.results.info.workers));
-    info.error = shards.iter().find_map(|s| s.results.info.error.clone());
-    // Complete when every shard is; else the first shard's end that is not.
-    info.ended = shards
-        .iter()
-        .map(|s| &s.results.info.ended)
-        .find(|end| !end.is_complete())
-        .cloned()
-        .unwrap_or(RunEnd::Completed);
-    info.signatures = rows.len() as u64;
-    // One trace per rank is the design: the shards' largest count is the unsharded count.
-    info.traces = BTreeMap::new();
-    for shard in &shards {
-        for (case, traces) in &shard.results.info.traces {
-            let merged = info.traces.entry(case.clone()).or_default();
-            for (mode, count) in traces {
-                let slot = merged.entry(mode.clone()).or_default();
-                *slot = (*slot).max(*count);
-            }
-        }
-    }
-    info.state_changes = BTreeMap::new();
-    for shard in &shards {
-        for (case, changes) in &shard.results.info.state_changes {
-            let merged = info.state_changes.entry(case.clone()).or_default();
-            merged.extend(changes.iter().cloned());
-            merged.sort();
-            merged.dedup();
-        }
-    }
-    info.xla_shapes = BTreeMap::new();
-    for shard in &shards {
-        for (case, shapes) in &shard.results.info.xla_shapes {
-            let merged = info.xla_shapes.entry(case.clone()).or_default();
-            merged.extend(shapes.iter().cloned());
-            merged.sort();
-            merged.dedup();
-        }
-    }
-    info.xla_compiles = info
-        .xla_shapes
-        .iter()
-        .map(|(case, shapes)| (case.clone(), shapes.len() as u64))
-        .collect();
-
+    let order = RowOrder::of(&shards[0].results);
+    let rows = merged_rows(&shards, &order);
     let mut results = RunResults {
-        info,
-        pairs,
-        rows: Vec::new(),
+        info: merged_info(&shards, out, rows.len())?,
+        pairs: merged_pairs(&shards),
+        rows: rows.iter().map(|(row, _)| row.clone()).collect(),
     };
-    let mut plain_rows: Vec<DivergenceRow> = rows.iter().map(|(row, _)| row.clone()).collect();
-    judge(&results.info.baseline, &mut results.pairs, &mut plain_rows);
-    results.info.failing_signatures = failing(&plain_rows);
-    results.info.known_not_seen = known_not_seen(&results, &plain_rows);
-    results.rows = plain_rows;
+    let info = &mut results.info;
+    baseline::judge(&info.baseline, &mut results.pairs, &mut results.rows);
+    info.failing_signatures = baseline::failing(&results.rows);
+    info.known_not_seen = baseline::known_not_seen(&info.baseline, &results.pairs, &results.rows);
 
     let run_dir = RunDirectory::create(Some(out), Path::new("reports"), "", force)?;
     let mut log = DivergenceLog::create(run_dir.path.join(DIVERGENCES_FILE))?;
-    for (row, (_, shard_dir)) in results.rows.iter().zip(&rows) {
-        copy_artifacts(shard_dir, &run_dir.path, row)?;
+    for (row, (_, shard)) in results.rows.iter().zip(&rows) {
+        copy_artifacts(shard, &run_dir.path, row)?;
         log.append(row.clone())?;
     }
-    let mut all: Vec<DivergenceRow> = shards.iter().flat_map(|s| s.occurrences.clone()).collect();
-    if !all.is_empty() {
-        all.sort_by_key(sort_key);
-        let mut occurrence_log = DivergenceLog::create(run_dir.path.join(OCCURRENCES_FILE))?;
-        for row in all {
-            for shard in &shards {
-                copy_if_present(&shard.dir, &run_dir.path, &row.reproducer)?;
-            }
-            occurrence_log.append(row)?;
-        }
-    }
+    write_occurrences(&shards, &order, &run_dir.path)?;
     run_dir.write_exports(&results)?;
     print_table(&results, &mut std::io::stdout().lock())?;
     eprintln!(
@@ -276,6 +60,173 @@ pub fn merge(
         results.info.inputs_evaluated
     );
     Ok(RunStatus::of(&results))
+}
+
+/// The order of the unsharded run's rows: case, then input, then pair, as run.json lists them.
+struct RowOrder {
+    cases: Vec<String>,
+    pairs: Vec<crate::mode::ModePair>,
+}
+
+impl RowOrder {
+    fn of(results: &RunResults) -> RowOrder {
+        RowOrder {
+            cases: results.info.cases.iter().map(|c| c.name.clone()).collect(),
+            pairs: results.info.config.pairs.clone(),
+        }
+    }
+
+    fn key(&self, row: &DivergenceRow) -> impl Ord {
+        (
+            self.cases.iter().position(|case| *case == row.case),
+            input_position(&row.input),
+            self.pairs.iter().position(|pair| *pair == row.pair()),
+        )
+    }
+}
+
+/// Each signature's row from the shard where it came first, occurrences added up, in the
+/// unsharded run's order; with the shard each came from.
+fn merged_rows<'a>(
+    shards: &'a [RunOnDisk],
+    order: &RowOrder,
+) -> Vec<(DivergenceRow, &'a RunOnDisk)> {
+    let mut signatures: BTreeMap<Signature, (DivergenceRow, &RunOnDisk)> = BTreeMap::new();
+    let mut occurrences: BTreeMap<Signature, u64> = BTreeMap::new();
+    for shard in shards {
+        for row in &shard.results.rows {
+            let signature = row.signature();
+            *occurrences.entry(signature.clone()).or_default() += row.occurrences;
+            let earlier = signatures
+                .get(&signature)
+                .is_none_or(|(kept, _)| input_position(&row.input) < input_position(&kept.input));
+            if earlier {
+                signatures.insert(signature, (row.clone(), shard));
+            }
+        }
+    }
+    let mut rows: Vec<(DivergenceRow, &RunOnDisk)> = signatures
+        .into_iter()
+        .map(|(signature, (mut row, shard))| {
+            row.occurrences = occurrences[&signature];
+            (row, shard)
+        })
+        .collect();
+    rows.sort_by_key(|(row, _)| order.key(row));
+    rows
+}
+
+/// Every pair's summary over all shards, in the first shard's order.
+fn merged_pairs(shards: &[RunOnDisk]) -> Vec<PairSummary> {
+    shards[0]
+        .results
+        .pairs
+        .iter()
+        .map(|pair| {
+            let parts: Vec<&PairSummary> = shards
+                .iter()
+                .filter_map(|shard| {
+                    shard
+                        .results
+                        .pairs
+                        .iter()
+                        .find(|p| p.case == pair.case && p.pair() == pair.pair())
+                })
+                .collect();
+            merge_pair(&parts)
+        })
+        .collect()
+}
+
+/// run.json of the merged run: the first shard's, with what differs per shard combined.
+fn merged_info(shards: &[RunOnDisk], out: &Path, signatures: usize) -> Result<RunInfo> {
+    let infos: Vec<&RunInfo> = shards.iter().map(|s| &s.results.info).collect();
+    let mut info = serde_json::from_value::<RunInfo>(serde_json::to_value(infos[0])?)?;
+    info.config.shard = None;
+    info.config.out = Some(out.to_path_buf());
+    info.command_line = std::env::args().collect();
+    info.started_at = infos.iter().map(|i| i.started_at).min().expect("a shard");
+    info.finished_at = infos.iter().filter_map(|i| i.finished_at).max();
+    info.inputs_evaluated = infos.iter().map(|i| i.inputs_evaluated).sum();
+    // The shards ran side by side: the merged run took as long as the slowest.
+    info.set_elapsed(infos.iter().map(|i| i.elapsed_seconds).fold(0.0, f64::max));
+    info.regressions_replayed = infos.iter().map(|i| i.regressions_replayed).sum();
+    info.regressions_saved = infos
+        .iter()
+        .flat_map(|i| i.regressions_saved.clone())
+        .collect();
+    info.shrink_seconds = infos.iter().map(|i| i.shrink_seconds).sum();
+    info.interrupted = infos.iter().any(|i| i.interrupted);
+    info.stop_signal = infos.iter().find_map(|i| i.stop_signal.clone());
+    info.workers = merge_workers(infos.iter().map(|i| &i.workers));
+    info.error = infos.iter().find_map(|i| i.error.clone());
+    // Complete when every shard is; else the first shard's end that is not.
+    info.ended = infos
+        .iter()
+        .map(|i| &i.ended)
+        .find(|end| !end.is_complete())
+        .cloned()
+        .unwrap_or(RunEnd::Completed);
+    info.signatures = signatures as u64;
+    // One trace per rank is the design: the shards' largest count is the unsharded count.
+    info.traces = merge_maps(infos.iter().map(|i| &i.traces), |merged, traces| {
+        for (mode, count) in traces {
+            let slot = merged.entry(mode.clone()).or_default();
+            *slot = (*slot).max(*count);
+        }
+    });
+    info.state_changes = merge_maps(infos.iter().map(|i| &i.state_changes), |m, v| union(m, v));
+    info.xla_shapes = merge_maps(infos.iter().map(|i| &i.xla_shapes), |m, v| union(m, v));
+    info.xla_compiles = info
+        .xla_shapes
+        .iter()
+        .map(|(case, shapes)| (case.clone(), shapes.len() as u64))
+        .collect();
+    Ok(info)
+}
+
+/// Per-case maps of the shards joined case by case with `join`.
+fn merge_maps<'a, V: Default + 'a>(
+    parts: impl Iterator<Item = &'a BTreeMap<String, V>>,
+    join: impl Fn(&mut V, &V),
+) -> BTreeMap<String, V> {
+    let mut merged = BTreeMap::new();
+    for part in parts {
+        for (case, value) in part {
+            join(merged.entry(case.clone()).or_default(), value);
+        }
+    }
+    merged
+}
+
+/// Sorted, without repeats.
+fn union(merged: &mut Vec<String>, more: &[String]) {
+    merged.extend(more.iter().cloned());
+    merged.sort();
+    merged.dedup();
+}
+
+/// `--all`: every shard's occurrences, in the unsharded run's order, with their inputs.
+fn write_occurrences(shards: &[RunOnDisk], order: &RowOrder, out: &Path) -> Result<()> {
+    let mut all: Vec<(DivergenceRow, &RunOnDisk)> = shards
+        .iter()
+        .flat_map(|shard| {
+            shard
+                .occurrences
+                .iter()
+                .map(move |row| (row.clone(), shard))
+        })
+        .collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    all.sort_by_key(|(row, _)| order.key(row));
+    let mut log = DivergenceLog::create(out.join(OCCURRENCES_FILE))?;
+    for (row, shard) in all {
+        copy_if_present(shard, out, &row.reproducer)?;
+        log.append(row)?;
+    }
+    Ok(())
 }
 
 /// `--out` must not be one of the shards: writing the merge there would overwrite that shard.
@@ -316,10 +267,19 @@ fn check_shards(shards: &[RunOnDisk]) -> Result<()> {
                 shard.dir.display()
             );
         };
-        if seen[(part.index - 1) as usize] {
+        let Some(seen) = (part.index as usize)
+            .checked_sub(1)
+            .and_then(|index| seen.get_mut(index))
+        else {
+            bail!(
+                "{}: run.json says shard {part}, which is not a shard of {count}",
+                shard.dir.display()
+            );
+        };
+        if *seen {
             bail!("shard {part} is given twice ({})", shard.dir.display());
         }
-        seen[(part.index - 1) as usize] = true;
+        *seen = true;
         let same = other.seed == config.seed
             && other.inputs == config.inputs
             && other.max_side == config.max_side
@@ -395,25 +355,28 @@ fn merge_pair(parts: &[&PairSummary]) -> PairSummary {
 }
 
 /// Copies a row's reproducer, script and run-directory regression from its shard.
-fn copy_artifacts(shard_dir: &Path, out: &Path, row: &DivergenceRow) -> Result<()> {
-    copy_if_present(shard_dir, out, &row.reproducer)?;
-    copy_if_present(shard_dir, out, &row.script)?;
+fn copy_artifacts(shard: &RunOnDisk, out: &Path, row: &DivergenceRow) -> Result<()> {
+    copy_if_present(shard, out, &row.reproducer)?;
+    copy_if_present(shard, out, &row.script)?;
     if let Some(name) = Path::new(&row.regression).file_name() {
         let kept = Path::new("regressions").join(&row.case).join(name);
-        copy_if_present(shard_dir, out, &kept.display().to_string())?;
+        copy_if_present(shard, out, &kept.display().to_string())?;
         let json = kept.with_extension("json");
-        copy_if_present(shard_dir, out, &json.display().to_string())?;
+        copy_if_present(shard, out, &json.display().to_string())?;
     }
     Ok(())
 }
 
-fn copy_if_present(from_dir: &Path, to_dir: &Path, relative: &str) -> Result<()> {
-    if relative.is_empty() || Path::new(relative).is_absolute() {
+/// Copies `relative` from the shard to the same place under `out`, when it is a file inside
+/// the shard (a path that leads outside it is not followed).
+fn copy_if_present(shard: &RunOnDisk, out: &Path, relative: &str) -> Result<()> {
+    let (Some(source), Some(target)) = (
+        shard.inside(relative),
+        crate::run_on_disk::inside(out, relative),
+    ) else {
         return Ok(());
-    }
-    let source = from_dir.join(relative);
+    };
     if source.is_file() {
-        let target = to_dir.join(relative);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }

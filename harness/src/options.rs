@@ -1,7 +1,7 @@
 //! The resolved configuration of a run, as run.json records it.
 
 use crate::compare::ToleranceSpec;
-use crate::mode::Mode;
+use crate::mode::{Mode, ModePair};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -74,7 +74,7 @@ pub struct RunConfig {
     /// Only this share of the inputs (for CI matrices; `tfdiff merge` joins the shares).
     pub shard: Option<Shard>,
     pub modes: Vec<Mode>,
-    pub pairs: Vec<(Mode, Mode)>,
+    pub pairs: Vec<ModePair>,
     /// Cases selected with --case; empty means all.
     pub cases: Vec<String>,
     pub cases_dirs: Vec<PathBuf>,

@@ -2,18 +2,20 @@
 //! next to the case's file, each with a JSON of what it showed. Every run replays them before
 //! generating new inputs. Inputs are saved, not seeds, so they outlive generator changes.
 
+use crate::compare::Kind;
 use crate::generate::{Image, Layout};
+use crate::mode::Mode;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// What a saved regression showed when it was saved; stored beside the `.npy` as `.json`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RegressionRecord {
     pub case: String,
-    pub mode_a: String,
-    pub mode_b: String,
-    pub kind: String,
+    pub mode_a: Mode,
+    pub mode_b: Mode,
+    pub kind: Kind,
     pub layout: Layout,
     /// The generator class of the input it was shrunk from.
     pub generator: String,
@@ -143,12 +145,26 @@ mod tests {
         let image = ArrayD::from_shape_vec(vec![1, 2, 4], (0..8).collect()).unwrap();
         let record = RegressionRecord {
             case: "demo".into(),
-            mode_a: "numpy".into(),
-            mode_b: "xla".into(),
-            kind: "value".into(),
+            mode_a: Mode::Numpy,
+            mode_b: Mode::Xla,
+            kind: Kind::Value,
             layout: Layout::Strided,
+            generator: "ramp".into(),
+            seed: 7,
+            input: "3".into(),
+            original_shape: vec![4, 4, 4],
             shape: vec![1, 2, 4],
-            ..Default::default()
+            shrink_steps: 2,
+            max_abs: Some(1e-7),
+            max_rel: Some(2e-7),
+            max_ulp: Some(1),
+            mismatches: Some(1),
+            error: String::new(),
+            numpy: "2.4.6".into(),
+            tensorflow: "2.21.0".into(),
+            python: "3.11.7".into(),
+            tfdiff: "0.1.0".into(),
+            date: "2026-11-29T00:00:00+00:00".into(),
         };
         let path = save(&case_path, &image, &record).unwrap();
         assert!(path.starts_with(dir.path().join("regressions/demo")));

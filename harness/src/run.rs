@@ -3,12 +3,12 @@
 //! divergence signature, and report. Inputs are evaluated side by side by the worker pool but
 //! taken in input order, so every report is the same whatever `--jobs` is.
 
-use crate::baseline::{parse_pair, Baseline, KnownDivergence};
+use crate::baseline::{self, Baseline};
 use crate::cases::{self, CaseInfo};
 use crate::compare::{compare, Kind, PairComparison, ToleranceSpec};
 use crate::evaluate::{Evaluation, Evaluator, Job, Memo, OutcomeCache};
 use crate::generate::{self, Image, ImageGenerator, Layout};
-use crate::mode::Mode;
+use crate::mode::{Mode, ModePair};
 use crate::options::{InputPlan, RunConfig};
 use crate::outcome::Outcome;
 use crate::pool::{PoolOptions, Started, WorkerPool};
@@ -22,6 +22,7 @@ use crate::report::{
 };
 use crate::shrink::{self, Shrunk, Target};
 use crate::signals::{self, StopSignal};
+use crate::signature::Signature;
 use crate::xla_cache::XlaCacheUse;
 use anyhow::{bail, Result};
 use chrono::Utc;
@@ -307,7 +308,7 @@ struct Session {
     results: RunResults,
     progress: Progress,
     evaluator: WorkerPool,
-    signatures: HashMap<(String, Mode, Mode, Kind), SignatureState>,
+    signatures: HashMap<Signature, SignatureState>,
     /// Outcomes known from shrinking this case (see `Memo`).
     memo: OutcomeCache,
     /// The smallest input shrunk so far from one input of this case for one kind, and its
@@ -332,7 +333,7 @@ struct Divergent<'a> {
     case: &'a CaseInfo,
     tolerance: &'a ToleranceSpec,
     input: &'a PlannedInput,
-    pair: (Mode, Mode),
+    pair: ModePair,
     outcomes: (&'a Outcome, &'a Outcome),
 }
 
@@ -531,7 +532,7 @@ impl Session {
                 .expect("pair modes are selected")
         };
         for (offset, pair) in self.config.pairs.clone().into_iter().enumerate() {
-            let (a, b) = (&outcomes[position(pair.0)], &outcomes[position(pair.1)]);
+            let (a, b) = (&outcomes[position(pair.a)], &outcomes[position(pair.b)]);
             let comparison = compare(a, b, tolerance);
             self.results.pairs[first + offset].add(&input.label, &comparison, a, b);
             if comparison.kind.is_some() {
@@ -577,12 +578,12 @@ impl Session {
         info.workers = self.evaluator.stats();
         self.memo.clear();
         self.shrunk_inputs.clear();
-        judge(
+        baseline::judge(
             &self.results.info.baseline,
             &mut self.results.pairs[first..],
             self.divergences.rows_mut(),
         );
-        self.results.info.failing_signatures = failing(self.divergences.rows());
+        self.results.info.failing_signatures = baseline::failing(self.divergences.rows());
         self.results.rows = self.divergences.rows().to_vec();
         self.divergences.rewrite()?;
         finish_timing(&mut self.results, self.clock);
@@ -610,7 +611,11 @@ impl Session {
         }
         self.evaluator
             .shutdown(stopped.is_some() || outcome.is_err());
-        self.results.info.known_not_seen = known_not_seen(&self.results, self.divergences.rows());
+        self.results.info.known_not_seen = baseline::known_not_seen(
+            &self.results.info.baseline,
+            &self.results.pairs,
+            self.divergences.rows(),
+        );
         let results = &mut self.results;
         results.info.workers = self.evaluator.stats();
         results.info.case_output = self.evaluator.case_output();
@@ -710,7 +715,11 @@ impl Session {
             self.log_occurrence(divergent, &comparison)?;
         }
         let (case, input, pair) = (divergent.case, divergent.input, divergent.pair);
-        let key = (case.name.clone(), pair.0, pair.1, kind);
+        let key = Signature {
+            case: case.name.clone(),
+            pair,
+            kind,
+        };
         if let Some(state) = self.signatures.get_mut(&key) {
             state.occurrences += 1;
             self.divergences.row_mut(state.row).occurrences = state.occurrences;
@@ -726,8 +735,8 @@ impl Session {
             " (time box reached)"
         };
         self.progress.note(&format!(
-            "tfdiff: {} {}-{}: {kind} divergence on input {}; shrunk {} -> {} in {} step(s){how}",
-            case.name, pair.0, pair.1, input.label, row.original_shape, row.shape, shrunk.steps,
+            "tfdiff: {} {pair}: {kind} divergence on input {}; shrunk {} -> {} in {} step(s){how}",
+            case.name, input.label, row.original_shape, row.shape, shrunk.steps,
         ));
         let index = self.divergences.append(row)?;
         self.signatures.insert(
@@ -756,6 +765,7 @@ impl Session {
             shape: input.image.shape(),
             original_shape: input.image.shape(),
             pair: divergent.pair,
+            kind: comparison.kind.expect("only divergences are logged"),
             outcomes: divergent.outcomes,
             comparison,
         });
@@ -813,7 +823,7 @@ impl Session {
         };
         let mut earlier_steps = 0;
         if let Some((image, steps)) = earlier {
-            let modes = [target.pair.0, target.pair.1];
+            let modes = [target.pair.a, target.pair.b];
             let job = Job {
                 case: &target.case.name,
                 image: &image,
@@ -854,6 +864,7 @@ impl Session {
             shape: shrunk.image.shape(),
             original_shape: input.image.shape(),
             pair,
+            kind,
             outcomes: (&shrunk.outcomes.0, &shrunk.outcomes.1),
             comparison: &shrunk.comparison,
         });
@@ -862,10 +873,8 @@ impl Session {
             .results
             .info
             .baseline
-            .status(&case.name, pair, kind, None, None)
-            .name()
-            .to_string();
-        let stem = format!("{}-{}-{}-{}", case.name, pair.0, pair.1, kind);
+            .status(&case.name, pair, kind, None, None);
+        let stem = format!("{}-{pair}-{kind}", case.name);
         let reproducer = self
             .run_dir
             .save_input(&format!("{stem}.npy"), &shrunk.image)?;
@@ -920,8 +929,8 @@ impl Session {
             input_file: &format!("../{}", row.reproducer),
             input_label: &divergent.input.label,
             layout: divergent.input.layout.name(),
-            mode_a: divergent.pair.0.name(),
-            mode_b: divergent.pair.1.name(),
+            mode_a: divergent.pair.a.name(),
+            mode_b: divergent.pair.b.name(),
             kind: kind.name(),
             seed: self.config.seed,
             shape: &row.shape,
@@ -947,9 +956,9 @@ impl Session {
         let version = |key: &str| environment[key].as_str().unwrap_or_default().to_string();
         RegressionRecord {
             case: row.case.clone(),
-            mode_a: row.mode_a.to_string(),
-            mode_b: row.mode_b.to_string(),
-            kind: row.kind.clone(),
+            mode_a: row.mode_a,
+            mode_b: row.mode_b,
+            kind: row.kind,
             layout,
             generator: row.generator.clone(),
             seed: row.seed,
@@ -969,59 +978,6 @@ impl Session {
             date: Utc::now().to_rfc3339(),
         }
     }
-}
-
-/// Marks each divergence row of `pairs` new, known or exceeded — bounds measured on the whole
-/// pair — and each pair with its worst status.
-pub fn judge(baseline: &Baseline, pairs: &mut [PairSummary], rows: &mut [DivergenceRow]) {
-    for pair in pairs {
-        pair.status = None;
-        for row in rows.iter_mut().filter(|row| {
-            row.case == pair.case && row.mode_a == pair.mode_a && row.mode_b == pair.mode_b
-        }) {
-            let kind = Kind::from_name(&row.kind).expect("rows hold kinds tfdiff wrote");
-            let status = baseline.status(
-                &row.case,
-                (row.mode_a, row.mode_b),
-                kind,
-                pair.max_abs,
-                pair.max_ulp,
-            );
-            row.status = status.name().to_string();
-            pair.status = pair.status.max(Some(status));
-        }
-    }
-}
-
-/// Rows that fail the run.
-pub fn failing(rows: &[DivergenceRow]) -> u64 {
-    rows.iter()
-        .filter(|row| row.status == "new" || row.status == "exceeded")
-        .count() as u64
-}
-
-/// Known divergences of the cases and pairs that ran that no row shows.
-pub fn known_not_seen(results: &RunResults, rows: &[DivergenceRow]) -> Vec<KnownDivergence> {
-    results
-        .info
-        .baseline
-        .known
-        .iter()
-        .filter(|known| {
-            let ran = results.pairs.iter().any(|pair| {
-                pair.case == known.case
-                    && pair.inputs > 0
-                    && parse_pair(&known.pair) == Some((pair.mode_a, pair.mode_b))
-            });
-            let seen = rows.iter().any(|row| {
-                row.case == known.case
-                    && parse_pair(&known.pair) == Some((row.mode_a, row.mode_b))
-                    && row.kind == known.kind
-            });
-            ran && !seen
-        })
-        .cloned()
-        .collect()
 }
 
 fn parse_shape(text: &str) -> Vec<usize> {

@@ -15,7 +15,7 @@ use crate::cases::CaseInfo;
 use crate::compare::{compare, Kind, PairComparison, ToleranceSpec};
 use crate::evaluate::{Evaluator, Job};
 use crate::generate::{Image, Layout};
-use crate::mode::Mode;
+use crate::mode::ModePair;
 use crate::outcome::Outcome;
 use anyhow::Result;
 use ndarray::{Axis, Slice};
@@ -28,7 +28,7 @@ const PER_ELEMENT_LIMIT: usize = 64;
 /// What a divergence must keep showing while it shrinks.
 pub struct Target<'a> {
     pub case: &'a CaseInfo,
-    pub pair: (Mode, Mode),
+    pub pair: ModePair,
     pub kind: Kind,
     pub tolerance: &'a ToleranceSpec,
     pub layout: Layout,
@@ -66,7 +66,7 @@ pub fn shrink<E: Evaluator>(
         tried: 0,
         finished: false,
     };
-    let modes = [target.pair.0, target.pair.1];
+    let modes = [target.pair.a, target.pair.b];
     // Side by side only when a candidate is cheap: every candidate that keeps a crash or a
     // hang costs a worker restart, and one evaluated ahead for nothing would cost another.
     let batch = match target.kind {
@@ -239,6 +239,7 @@ fn apply(image: &Image, candidate: &Candidate) -> Image {
 mod tests {
     use super::*;
     use crate::evaluate::{Evaluation, Memo, OutcomeCache};
+    use crate::mode::Mode;
     use crate::outcome::Crash;
     use ndarray::ArrayD;
     use std::collections::BTreeMap;
@@ -307,7 +308,7 @@ mod tests {
         let tolerance = ToleranceSpec::default();
         let target = Target {
             case: &case,
-            pair: (Mode::Numpy, Mode::Eager),
+            pair: ModePair::new(Mode::Numpy, Mode::Eager),
             kind: Kind::Crash,
             tolerance: &tolerance,
             layout: Layout::Contiguous,

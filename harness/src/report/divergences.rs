@@ -3,9 +3,11 @@
 //! count. With `--all`, occurrences.csv gets a row for every divergent input as well.
 
 use super::{error_text, format_number, format_shape};
-use crate::compare::PairComparison;
-use crate::mode::Mode;
+use crate::baseline::Status;
+use crate::compare::{Kind, PairComparison};
+use crate::mode::{Mode, ModePair};
 use crate::outcome::Outcome;
+use crate::signature::Signature;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -23,7 +25,8 @@ pub struct Finding<'a> {
     pub generator: &'a str,
     pub shape: &'a [usize],
     pub original_shape: &'a [usize],
-    pub pair: (Mode, Mode),
+    pub pair: ModePair,
+    pub kind: Kind,
     pub outcomes: (&'a Outcome, &'a Outcome),
     pub comparison: &'a PairComparison,
 }
@@ -39,9 +42,9 @@ pub struct DivergenceRow {
     pub original_shape: String,
     pub mode_a: Mode,
     pub mode_b: Mode,
-    pub kind: String,
+    pub kind: Kind,
     /// `new`, `known` or `exceeded`, against the baseline (cases/expected.toml).
-    pub status: String,
+    pub status: Status,
     pub occurrences: u64,
     pub shrink_steps: u64,
     pub max_abs: String,
@@ -60,8 +63,23 @@ pub struct DivergenceRow {
 }
 
 impl DivergenceRow {
+    pub fn pair(&self) -> ModePair {
+        ModePair::new(self.mode_a, self.mode_b)
+    }
+
+    pub fn signature(&self) -> Signature {
+        Signature {
+            case: self.case.clone(),
+            pair: self.pair(),
+            kind: self.kind,
+        }
+    }
+
     pub fn new(finding: &Finding<'_>) -> DivergenceRow {
-        let (mode_a, mode_b) = finding.pair;
+        let ModePair {
+            a: mode_a,
+            b: mode_b,
+        } = finding.pair;
         let (outcome_a, outcome_b) = finding.outcomes;
         let metrics = finding.comparison.metrics.as_ref();
         let worst = metrics.and_then(|m| m.worst.as_ref());
@@ -74,13 +92,9 @@ impl DivergenceRow {
             original_shape: format_shape(finding.original_shape),
             mode_a,
             mode_b,
-            kind: finding
-                .comparison
-                .kind
-                .map(|k| k.name())
-                .unwrap_or("")
-                .to_string(),
-            status: String::new(),
+            kind: finding.kind,
+            // Judged against the baseline once the pair's errors are known.
+            status: Status::New,
             occurrences: 1,
             shrink_steps: 0,
             max_abs: metrics
@@ -245,7 +259,8 @@ mod tests {
             generator: "g",
             shape: &[1, 1],
             original_shape: &[2, 2],
-            pair: (Mode::Numpy, Mode::Eager),
+            pair: ModePair::new(Mode::Numpy, Mode::Eager),
+            kind: Kind::Error,
             outcomes: (&outcome, &outcome),
             comparison: &comparison,
         })

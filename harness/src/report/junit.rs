@@ -63,9 +63,9 @@ impl Export for JunitXml {
                     })
                     .collect();
                 let (failing, known): (Vec<_>, Vec<_>) =
-                    rows.into_iter().partition(|r| r.status != "known");
+                    rows.into_iter().partition(|r| r.status.fails());
                 if !failing.is_empty() {
-                    let kinds: Vec<&str> = failing.iter().map(|r| r.kind.as_str()).collect();
+                    let kinds: Vec<&str> = failing.iter().map(|r| r.kind.name()).collect();
                     let message = format!(
                         "{} divergence on {} of {} inputs ({})",
                         kinds.join("+"),
@@ -73,7 +73,7 @@ impl Export for JunitXml {
                         pair.inputs,
                         failing
                             .iter()
-                            .map(|r| r.status.as_str())
+                            .map(|r| r.status.name())
                             .collect::<Vec<_>>()
                             .join(", ")
                     );

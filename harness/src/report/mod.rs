@@ -27,7 +27,7 @@ use crate::baseline::{Baseline, KnownDivergence, Status};
 use crate::cases::{CaseInfo, CaseLoadFailure};
 use crate::compare::{Kind, PairComparison};
 use crate::generate::Image;
-use crate::mode::Mode;
+use crate::mode::{Mode, ModePair};
 use crate::options::RunConfig;
 use crate::outcome::Outcome;
 use crate::pool::{Printed, WorkerStats};
@@ -266,11 +266,15 @@ pub struct PairSummary {
 }
 
 impl PairSummary {
-    pub fn new(case: &str, (mode_a, mode_b): (Mode, Mode)) -> PairSummary {
+    pub fn pair(&self) -> ModePair {
+        ModePair::new(self.mode_a, self.mode_b)
+    }
+
+    pub fn new(case: &str, pair: ModePair) -> PairSummary {
         PairSummary {
             case: case.to_string(),
-            mode_a,
-            mode_b,
+            mode_a: pair.a,
+            mode_b: pair.b,
             inputs: 0,
             agree: 0,
             diverge: 0,
