@@ -1080,6 +1080,60 @@ fn merged_shards_equal_the_unsharded_run() {
     assert_eq!(run_json(out.path())["ended"], "running");
     let summary_md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(summary_md.starts_with("**INCOMPLETE RUN"), "{summary_md}");
+    killed["ended"] = "completed".into();
+    std::fs::write(&json, serde_json::to_string(&killed).unwrap()).unwrap();
+
+    // A shard file edited by hand is an error naming the file, row and column, not a panic.
+    let rows_file = shards[0].path().join("divergences.csv");
+    let original = std::fs::read_to_string(&rows_file).unwrap();
+    let edited = original.replacen(",value,", ",Value,", 1);
+    assert_ne!(edited, original, "the shard has a value row to edit");
+    std::fs::write(&rows_file, &edited).unwrap();
+    let (malformed, _) = merge(false);
+    assert_eq!(malformed.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&malformed.stderr);
+    assert!(
+        stderr.contains("divergences.csv, row ") && stderr.contains(", column kind: "),
+        "{stderr}"
+    );
+    std::fs::write(&rows_file, &original).unwrap();
+    // So is a shard number that run.json cannot hold.
+    let first_json = shards[0].path().join("run.json");
+    let mut zero = run_json(shards[0].path());
+    zero["config"]["shard"]["index"] = 0.into();
+    std::fs::write(&first_json, serde_json::to_string(&zero).unwrap()).unwrap();
+    let (out_of_range, _) = merge(false);
+    assert_eq!(out_of_range.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out_of_range.stderr).contains("not a shard of 3"));
+    std::fs::write(&first_json, &before).unwrap();
+    // A path in a row that leads out of its shard is not followed (here it would have copied
+    // a file outside both directories onto itself, emptying it).
+    let victim = tempfile::tempdir().unwrap();
+    let secret = victim.path().join("secret.txt");
+    std::fs::write(&secret, "not the merge's").unwrap();
+    let escape = format!(
+        "../{}/secret.txt",
+        victim.path().file_name().unwrap().to_string_lossy()
+    );
+    for shard in &shards {
+        let file = shard.path().join("divergences.csv");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let script = headers.iter().position(|h| h == "script").unwrap();
+        let mut writer = csv::Writer::from_writer(vec![]);
+        writer.write_record(&headers).unwrap();
+        for record in reader.records() {
+            let mut fields: Vec<String> = record.unwrap().iter().map(String::from).collect();
+            fields[script] = escape.clone();
+            writer.write_record(&fields).unwrap();
+        }
+        std::fs::write(&file, writer.into_inner().unwrap()).unwrap();
+    }
+    let (confined, _) = merge(false);
+    let stderr = String::from_utf8_lossy(&confined.stderr);
+    assert_eq!(confined.status.code(), Some(1), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "not the merge's");
 }
 
 #[test]
