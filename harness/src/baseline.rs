@@ -304,6 +304,8 @@ mod tests {
         let status =
             |max_abs| baseline.status("standardize", pair, Kind::Value, Some(max_abs), Some(9));
         assert_eq!(status(1.5e-3), Status::Known);
+        // "Accepted at or below": the bound itself is known.
+        assert_eq!(status(2e-3), Status::Known);
         assert_eq!(status(3e-3), Status::Exceeded);
         assert_eq!(
             baseline.status("standardize", pair, Kind::Nan, Some(0.0), Some(0)),
@@ -320,6 +322,103 @@ mod tests {
             Status::New
         );
         assert!(Status::New.fails() && Status::Exceeded.fails() && !Status::Known.fails());
+    }
+
+    #[test]
+    fn a_ulp_bound_accepts_up_to_and_including_itself() {
+        let (_dir, path) =
+            write("[[known]]\ncase='c'\npair='numpy-eager'\nkind='value'\nmax_ulp=9\nreason='r'");
+        let baseline = Baseline::load(&path).unwrap();
+        let pair = ModePair::new(Mode::Numpy, Mode::Eager);
+        let status = |ulp| baseline.status("c", pair, Kind::Value, Some(1.0), Some(ulp));
+        assert_eq!(status(8), Status::Known);
+        assert_eq!(status(9), Status::Known);
+        assert_eq!(status(10), Status::Exceeded);
+        // No bound: any error is known.
+        let (_dir, path) =
+            write("[[known]]\ncase='c'\npair='numpy-eager'\nkind='value'\nreason='r'");
+        let open = Baseline::load(&path).unwrap();
+        assert_eq!(
+            open.status("c", pair, Kind::Value, Some(1e9), Some(u64::MAX)),
+            Status::Known
+        );
+        // Another kind, case or pair is not this entry.
+        assert_eq!(
+            baseline.status("c", pair, Kind::Nan, None, None),
+            Status::New
+        );
+        assert_eq!(
+            baseline.status("d", pair, Kind::Value, None, None),
+            Status::New
+        );
+        let other = ModePair::new(Mode::Numpy, Mode::Graph);
+        assert_eq!(
+            baseline.status("c", other, Kind::Value, None, None),
+            Status::New
+        );
+    }
+
+    /// A row of `case` and `pair` of `kind`, as a run records it.
+    fn row(case: &str, pair: ModePair, kind: Kind) -> DivergenceRow {
+        let outcome = crate::outcome::Outcome::Error {
+            type_name: "E".into(),
+            message: String::new(),
+        };
+        let comparison = crate::compare::PairComparison {
+            kind: Some(kind),
+            metrics: None,
+        };
+        DivergenceRow::new(&crate::report::Finding {
+            case,
+            input: "0",
+            seed: 1,
+            generator: "g",
+            shape: &[1],
+            original_shape: &[1],
+            pair,
+            kind,
+            outcomes: (&outcome, &outcome),
+            comparison: &comparison,
+        })
+    }
+
+    #[test]
+    fn judging_marks_rows_by_their_pairs_errors_and_each_pair_by_its_worst_row() {
+        let (_dir, path) = write(
+            "[[known]]\ncase='c'\npair='numpy-eager'\nkind='value'\nmax_abs=1e-3\nreason='r'\n\
+             [[known]]\ncase='c'\npair='numpy-eager'\nkind='nan'\nreason='r'\n\
+             [[known]]\ncase='c'\npair='numpy-xla'\nkind='shape'\nreason='never seen'\n\
+             [[known]]\ncase='gone'\npair='numpy-eager'\nkind='value'\nreason='not run'",
+        );
+        let baseline = Baseline::load(&path).unwrap();
+        let eager = ModePair::new(Mode::Numpy, Mode::Eager);
+        let xla = ModePair::new(Mode::Numpy, Mode::Xla);
+        let mut pairs = vec![PairSummary::new("c", eager), PairSummary::new("c", xla)];
+        pairs[0].max_abs = Some(1e-3);
+        pairs[0].inputs = 5;
+        pairs[1].inputs = 5;
+        let mut rows = vec![row("c", eager, Kind::Value), row("c", eager, Kind::Nan)];
+        judge(&baseline, &mut pairs, &mut rows);
+        assert_eq!(rows[0].status, Status::Known);
+        assert_eq!(rows[1].status, Status::Known);
+        assert_eq!(pairs[0].status, Some(Status::Known));
+        assert_eq!(pairs[1].status, None, "no row: the pair agreed");
+        assert_eq!(failing(&rows), 0);
+        // Beyond the bound the value row is exceeded and the pair with it.
+        pairs[0].max_abs = Some(2e-3);
+        rows.push(row("c", xla, Kind::Value));
+        judge(&baseline, &mut pairs, &mut rows);
+        let statuses: Vec<Status> = rows.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [Status::Exceeded, Status::Known, Status::New]);
+        assert_eq!(pairs[0].status, Some(Status::Exceeded));
+        assert_eq!(pairs[1].status, Some(Status::New));
+        assert_eq!(failing(&rows), 2);
+        // Of the entries, only the one for a pair that ran and showed nothing is "not seen".
+        let unseen = known_not_seen(&baseline, &pairs, &rows);
+        assert_eq!(unseen.len(), 1);
+        assert_eq!((unseen[0].pair, unseen[0].kind), (xla, Kind::Shape));
+        pairs[1].inputs = 0;
+        assert!(known_not_seen(&baseline, &pairs, &rows).is_empty());
     }
 
     #[test]

@@ -491,6 +491,101 @@ mod tests {
     }
 
     #[test]
+    fn the_tolerance_and_ulp_rules_include_their_bound() {
+        // |a - b| == atol exactly (0.5 and 0.25 are exact in binary): within.
+        let at_bound = compare(
+            &array("float64", &[1], vec![1.0]),
+            &array("float64", &[1], vec![1.5]),
+            &ToleranceSpec {
+                rtol: Some(0.0),
+                atol: Some(0.5),
+                max_ulp: None,
+            },
+        );
+        assert_eq!(at_bound.kind, None);
+        let beyond = compare(
+            &array("float64", &[1], vec![1.0]),
+            &array("float64", &[1], vec![1.75]),
+            &ToleranceSpec {
+                rtol: Some(0.0),
+                atol: Some(0.5),
+                max_ulp: None,
+            },
+        );
+        assert_eq!(beyond.kind, Some(Kind::Value));
+        // rtol alone: |a - b| == rtol * |a| (2 * 0.25 = 0.5) is within.
+        let relative = compare(
+            &array("float64", &[1], vec![2.0]),
+            &array("float64", &[1], vec![2.5]),
+            &ToleranceSpec {
+                rtol: Some(0.25),
+                atol: Some(0.0),
+                max_ulp: None,
+            },
+        );
+        assert_eq!(relative.kind, None);
+        // max_ulp = 1: one step apart agrees, two do not.
+        let one = f64::from(f32::from_bits(1.0f32.to_bits() + 1));
+        let two = f64::from(f32::from_bits(1.0f32.to_bits() + 2));
+        let ulps = ToleranceSpec {
+            rtol: None,
+            atol: None,
+            max_ulp: Some(1),
+        };
+        let step = |b: f64| {
+            compare(
+                &array("float32", &[1], vec![1.0]),
+                &array("float32", &[1], vec![b]),
+                &ulps,
+            )
+            .kind
+        };
+        assert_eq!(step(one), None);
+        assert_eq!(step(two), Some(Kind::Value));
+    }
+
+    #[test]
+    fn identical_integer_and_boolean_outputs_agree_and_different_ones_do_not() {
+        // Each read in its own stored type, as a worker sends them.
+        let stored = |dtype: &str, values: &[i64]| {
+            let bytes: Vec<u8> = match dtype {
+                "int64" => values.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+                "int32" => values
+                    .iter()
+                    .flat_map(|&v| (v as i32).to_ne_bytes())
+                    .collect(),
+                _ => values.iter().map(|&v| v as u8).collect(),
+            };
+            Outcome::Array(OutputArray {
+                dtype: dtype.to_string(),
+                shape: vec![values.len()],
+                values: crate::outcome::Values::from_bytes(dtype, &bytes).unwrap(),
+            })
+        };
+        for dtype in ["int64", "int32", "uint8", "bool"] {
+            let values = [0, 1, 1, 0];
+            let same = compare(
+                &stored(dtype, &values),
+                &stored(dtype, &values),
+                &defaults(),
+            );
+            assert_eq!(same.kind, None, "{dtype}");
+            let metrics = same.metrics.unwrap();
+            assert_eq!(
+                (metrics.max_abs, metrics.max_ulp, metrics.mismatches),
+                (0.0, 0, 0)
+            );
+            let other = compare(
+                &stored(dtype, &values),
+                &stored(dtype, &[0, 1, 0, 0]),
+                &defaults(),
+            );
+            assert_eq!(other.kind, Some(Kind::Value), "{dtype}");
+            assert_eq!(other.metrics.unwrap().mismatches, 1, "{dtype}");
+        }
+    }
+
+    #[test]
     fn defaults_follow_the_coarser_dtype() {
         // 1e-6 apart: fine for float32, beyond float64's 1e-7 + 1e-7 * |a|.
         let a64 = array("float64", &[1], vec![0.5]);

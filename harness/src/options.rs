@@ -123,3 +123,34 @@ fn default_max_output_bytes() -> u64 {
 fn default_timeout() -> f64 {
     DEFAULT_TIMEOUT
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_k_of_n_owns_the_inputs_i_with_i_mod_n_equal_to_k_minus_1() {
+        let shards: Vec<Shard> = (1..=3).map(|index| Shard { index, count: 3 }).collect();
+        for position in 0..30u64 {
+            let owners: Vec<u64> = shards
+                .iter()
+                .filter(|shard| shard.owns(position))
+                .map(|shard| shard.index)
+                .collect();
+            assert_eq!(owners, vec![position % 3 + 1], "input {position}");
+        }
+        let whole = Shard { index: 1, count: 1 };
+        assert!((0..10).all(|position| whole.owns(position)));
+    }
+
+    #[test]
+    fn a_shard_is_k_of_n_with_k_from_1_to_n() {
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, count: 4 }));
+        assert_eq!(" 4 / 4 ".parse::<Shard>(), Ok(Shard { index: 4, count: 4 }));
+        for wrong in ["0/4", "5/4", "2", "a/4", "2/b", "-1/4"] {
+            let error = wrong.parse::<Shard>().unwrap_err();
+            assert!(error.contains("K/N with 1 <= K <= N"), "{wrong}: {error}");
+        }
+        assert_eq!(Shard { index: 2, count: 4 }.to_string(), "2/4");
+    }
+}
