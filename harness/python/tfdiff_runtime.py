@@ -2,8 +2,9 @@
 
 Each tfdiff worker process embeds this module (include_str!) and calls into it. It never writes
 files or prints: it returns outcomes, which the worker sends to the driver, which compares and
-reports them. NumPy and TensorFlow are
-imported only by `import_frameworks`, after Rust has put the project's environment on sys.path.
+reports them. NumPy and TensorFlow are imported only by `import_numpy` and `import_tensorflow`
+(in that order, so the probe can measure NumPy in between), after Rust has put the project's
+environment on sys.path (`activate_environment`).
 """
 
 import hashlib

@@ -20,9 +20,10 @@ use std::path::PathBuf;
     long_about = "Runs every normalization case on generated uint8 images as pure NumPy, TF eager, \
                   TF graph (tf.function) and XLA, compares the outputs within tolerance, and writes \
                   CSV divergence reports. Without a subcommand it runs (`tfdiff run`).\n\n\
-                  Exit status: 0 no new or exceeded divergence, 1 a new divergence (or a known \
-                  one beyond its bound), 2 usage or environment error (or a case file that could \
-                  not be loaded), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.",
+                  Exit status: 0 no new or exceeded divergence (known ones pass), 1 a new \
+                  divergence (or a known one beyond its bound), 2 usage or environment error, a \
+                  case file that could not be loaded, or a run that did not complete, 129/130/143 \
+                  stopped by SIGHUP/SIGINT (Ctrl-C)/SIGTERM between inputs, reports kept.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
