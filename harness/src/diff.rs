@@ -294,6 +294,13 @@ fn render_markdown(
             fact.key, fact.old, fact.new
         );
     }
+    signatures_markdown(&mut text, signatures);
+    pairs_markdown(&mut text, pairs);
+    text
+}
+
+/// The signatures section: how many are new, gone, persisting, and a row each.
+fn signatures_markdown(text: &mut String, signatures: &[SignatureChange]) {
     let count = |change| signatures.iter().filter(|s| s.change == change).count();
     let _ = writeln!(
         text,
@@ -302,36 +309,41 @@ fn render_markdown(
         count(Change::Gone),
         count(Change::Persisting)
     );
-    if !signatures.is_empty() {
+    if signatures.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        text,
+        "| change | case | pair | kind | status | occurrences | max abs | max ULP | shape |\n\
+         |---|---|---|---|---|---|---|---|---|"
+    );
+    let arrow = |old: &str, new: &str| {
+        if old == new {
+            new.to_string()
+        } else {
+            format!("{} → {}", dash(old), dash(new))
+        }
+    };
+    for s in signatures {
         let _ = writeln!(
             text,
-            "| change | case | pair | kind | status | occurrences | max abs | max ULP | shape |\n\
-             |---|---|---|---|---|---|---|---|---|"
+            "| {} | {} | {}–{} | {} | {} | {} | {} | {} | {} |",
+            s.change,
+            s.case,
+            s.mode_a,
+            s.mode_b,
+            s.kind,
+            s.status.map_or("–", Status::name),
+            arrow(&s.old_occurrences, &s.new_occurrences),
+            arrow(&s.old_max_abs, &s.new_max_abs),
+            arrow(&s.old_max_ulp, &s.new_max_ulp),
+            arrow(&s.old_shape, &s.new_shape),
         );
-        for s in signatures {
-            let arrow = |old: &str, new: &str| {
-                if old == new {
-                    new.to_string()
-                } else {
-                    format!("{} → {}", dash(old), dash(new))
-                }
-            };
-            let _ = writeln!(
-                text,
-                "| {} | {} | {}–{} | {} | {} | {} | {} | {} | {} |",
-                s.change,
-                s.case,
-                s.mode_a,
-                s.mode_b,
-                s.kind,
-                s.status.map_or("–", Status::name),
-                arrow(&s.old_occurrences, &s.new_occurrences),
-                arrow(&s.old_max_abs, &s.new_max_abs),
-                arrow(&s.old_max_ulp, &s.new_max_ulp),
-                arrow(&s.old_shape, &s.new_shape),
-            );
-        }
     }
+}
+
+/// The pairs section: the case × pair measurements that moved; the cases of the others.
+fn pairs_markdown(text: &mut String, pairs: &[PairChange]) {
     let changed: Vec<&PairChange> = pairs.iter().filter(|p| p.change != "same").collect();
     let _ = writeln!(
         text,
@@ -373,7 +385,6 @@ fn render_markdown(
             unchanged.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
-    text
 }
 
 fn dash(text: &str) -> &str {

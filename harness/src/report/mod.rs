@@ -265,7 +265,27 @@ pub struct PairSummary {
     pub status: Option<Status>,
 }
 
+/// What a pair's inputs came to, against the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every input agreed (or raised the same exception on both sides).
+    Agree,
+    /// Diverged, only in ways the baseline lists within their bounds.
+    Known,
+    /// Diverged in a way that fails the run: `new` or `exceeded`.
+    Fails(Status),
+}
+
 impl PairSummary {
+    /// The one rule the reports state a pair's verdict by.
+    pub fn verdict(&self) -> Verdict {
+        match self.status {
+            None => Verdict::Agree,
+            Some(status) if status.fails() => Verdict::Fails(status),
+            Some(_) => Verdict::Known,
+        }
+    }
+
     pub fn pair(&self) -> ModePair {
         ModePair::new(self.mode_a, self.mode_b)
     }

@@ -1,6 +1,6 @@
 //! The short table printed on stdout at the end of a run: each pair's verdict and worst error.
 
-use super::RunResults;
+use super::{RunResults, Verdict};
 use std::io::Write;
 
 pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Result<()> {
@@ -13,15 +13,18 @@ pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Resul
         "dtypes".to_string(),
     ]];
     for pair in &results.pairs {
-        let verdict = match pair.status {
-            None => format!("agree {}/{}", pair.agree, pair.inputs),
-            Some(status) => format!(
-                "{} {}/{} {}",
-                if status.fails() { "DIVERGE" } else { "known" },
+        let diverged = |word: &str| {
+            format!(
+                "{word} {}/{} {}",
                 pair.diverge,
                 pair.inputs,
                 pair.kinds_text()
-            ),
+            )
+        };
+        let verdict = match pair.verdict() {
+            Verdict::Agree => format!("agree {}/{}", pair.agree, pair.inputs),
+            Verdict::Known => diverged("known"),
+            Verdict::Fails(_) => diverged("DIVERGE"),
         };
         let dtypes = |set: &std::collections::BTreeSet<String>| {
             if set.is_empty() {
