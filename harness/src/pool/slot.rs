@@ -135,80 +135,99 @@ impl Slot {
             )?;
             self.shared.set_live(self.index, Some(process.pid));
             self.shared.stats().starts += 1;
-            let init = Init {
-                cases: self.cases.clone(),
-                probe: self.shared.options.probe && self.index == 0 && !self.started_once,
-                force_ftz_daz: self.shared.options.force_ftz_daz,
-                xla_cache: self.shared.options.xla_cache.clone(),
-                max_output_bytes: self.shared.options.max_output_bytes,
-                pretrace_ranks: if self.pretrace {
-                    self.shared.options.pretrace_ranks.clone()
-                } else {
-                    Vec::new()
-                },
-            };
+            let init = self.init();
             let pretraced = !init.pretrace_ranks.is_empty();
             let handshake = match process.send(&Request::Init(init)) {
                 Ok(()) => handshake(&process, &self.cases, pretraced),
                 Err(error) => Handshake::Failed(format!("cannot talk to the worker: {error}")),
             };
-            match handshake {
-                Handshake::Ready(hello, mut loads) => {
-                    self.worker = Some(process);
-                    self.started_once = true;
-                    for (file, cause) in &self.killed_at_import {
-                        loads.push((file.clone(), Err(cause.clone())));
+            if let Some(startup) = self.settle(process, handshake)? {
+                return Ok(Startup {
+                    seconds: begun.elapsed().as_secs_f64(),
+                    ..startup
+                });
+            }
+        }
+    }
+
+    /// What a new worker is told to load.
+    fn init(&self) -> Init {
+        let options = &self.shared.options;
+        Init {
+            cases: self.cases.clone(),
+            probe: options.probe && self.index == 0 && !self.started_once,
+            force_ftz_daz: options.force_ftz_daz,
+            xla_cache: options.xla_cache.clone(),
+            max_output_bytes: options.max_output_bytes,
+            pretrace_ranks: if self.pretrace {
+                options.pretrace_ranks.clone()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Acts on how a start went: the startup when the worker is ready, None when it is to be
+    /// started again (a case killed it at import, or tracing did), an error when it cannot work.
+    fn settle(&mut self, process: WorkerProcess, handshake: Handshake) -> Result<Option<Startup>> {
+        match handshake {
+            Handshake::Ready(hello, mut loads) => {
+                self.worker = Some(process);
+                self.started_once = true;
+                for (file, cause) in &self.killed_at_import {
+                    loads.push((file.clone(), Err(cause.clone())));
+                }
+                let order = |file: &CaseFile| {
+                    self.shared
+                        .options
+                        .cases
+                        .iter()
+                        .position(|case| case == file)
+                };
+                loads.sort_by_key(|(file, _)| order(file));
+                Ok(Some(Startup {
+                    hello,
+                    loads,
+                    seconds: 0.0,
+                }))
+            }
+            Handshake::DiedLoading(index) => {
+                let exit = self.retire(process, Duration::from_secs(2));
+                self.shared.stats().crashes += 1;
+                let file = self.cases.remove(index);
+                let cause = format!(
+                    "{}: importing it killed the worker process ({})",
+                    file.path.display(),
+                    Outcome::Crash(crash_of(exit))
+                        .error_text()
+                        .unwrap_or_default()
+                );
+                self.killed_at_import.push((file, cause));
+                Ok(None)
+            }
+            Handshake::DiedPretracing => {
+                // Tracing a case killed it: trace lazily instead, as without the cache;
+                // the input that does it again is then a crash of the xla mode.
+                self.retire(process, Duration::from_secs(2));
+                self.pretrace = false;
+                Ok(None)
+            }
+            Handshake::Fatal(message) => {
+                self.retire(process, Duration::from_secs(1));
+                bail!("{message}");
+            }
+            Handshake::Failed(message) => {
+                let exit = self.retire(process, Duration::from_secs(1));
+                let stderr = exit.stderr.join("\n    ");
+                bail!(
+                    "a worker process could not start ({message}; it ended with {}){}",
+                    exit.cause,
+                    if stderr.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; its last words:\n    {stderr}")
                     }
-                    let order = |file: &CaseFile| {
-                        self.shared
-                            .options
-                            .cases
-                            .iter()
-                            .position(|case| case == file)
-                    };
-                    loads.sort_by_key(|(file, _)| order(file));
-                    return Ok(Startup {
-                        hello,
-                        loads,
-                        seconds: begun.elapsed().as_secs_f64(),
-                    });
-                }
-                Handshake::DiedLoading(index) => {
-                    let exit = self.retire(process, Duration::from_secs(2));
-                    self.shared.stats().crashes += 1;
-                    let file = self.cases.remove(index);
-                    let cause = format!(
-                        "{}: importing it killed the worker process ({})",
-                        file.path.display(),
-                        Outcome::Crash(crash_of(exit))
-                            .error_text()
-                            .unwrap_or_default()
-                    );
-                    self.killed_at_import.push((file, cause));
-                }
-                Handshake::DiedPretracing => {
-                    // Tracing a case killed it: trace lazily instead, as without the cache;
-                    // the input that does it again is then a crash of the xla mode.
-                    self.retire(process, Duration::from_secs(2));
-                    self.pretrace = false;
-                }
-                Handshake::Fatal(message) => {
-                    self.retire(process, Duration::from_secs(1));
-                    bail!("{message}");
-                }
-                Handshake::Failed(message) => {
-                    let exit = self.retire(process, Duration::from_secs(1));
-                    let stderr = exit.stderr.join("\n    ");
-                    bail!(
-                        "a worker process could not start ({message}; it ended with {}){}",
-                        exit.cause,
-                        if stderr.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; its last words:\n    {stderr}")
-                        }
-                    );
-                }
+                );
             }
         }
     }
