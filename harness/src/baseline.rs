@@ -115,17 +115,20 @@ impl Baseline {
         Ok(baseline)
     }
 
-    /// Warns of entries naming a case that no cases directory holds: they can never match.
-    pub fn warn_of_unknown_cases(&self, cases: &[String]) {
-        for entry in &self.known {
-            if !cases.contains(&entry.case) {
-                eprintln!(
+    /// Warnings for the entries naming a case that no cases directory holds: they can never
+    /// match.
+    pub fn unknown_case_warnings(&self, cases: &[String]) -> Vec<String> {
+        self.known
+            .iter()
+            .filter(|entry| !cases.contains(&entry.case))
+            .map(|entry| {
+                format!(
                     "tfdiff: warning: the baseline lists case {:?} ({} {}), which no cases \
                      directory holds; the entry can never match",
                     entry.case, entry.pair, entry.kind
-                );
-            }
-        }
+                )
+            })
+            .collect()
     }
 
     pub fn load(path: &Path) -> Result<Baseline> {
@@ -322,6 +325,11 @@ mod tests {
             Status::New
         );
         assert!(Status::New.fails() && Status::Exceeded.fails() && !Status::Known.fails());
+        let names: Vec<&str> = [Status::Known, Status::Exceeded, Status::New]
+            .into_iter()
+            .map(Status::name)
+            .collect();
+        assert_eq!(names, ["known", "exceeded", "new"]);
     }
 
     #[test]
@@ -490,6 +498,15 @@ mod tests {
         let dirs = [one.path(), none.path(), two.path()].map(Path::to_path_buf);
         let baseline = Baseline::locate(None, &dirs).unwrap();
         assert_eq!(baseline.files.len(), 2);
+        let warnings = baseline.unknown_case_warnings(&["a".to_string()]);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("lists case \"b\" (numpy-eager value)"),
+            "{warnings:?}"
+        );
+        assert!(baseline
+            .unknown_case_warnings(&["a".to_string(), "b".to_string()])
+            .is_empty());
         let pair = ModePair::new(Mode::Numpy, Mode::Eager);
         for case in ["a", "b"] {
             assert!(baseline.find(case, pair, Kind::Value).is_some(), "{case}");

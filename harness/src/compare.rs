@@ -646,6 +646,90 @@ mod tests {
         assert_eq!(compare(&a, &finite, &defaults()).kind, Some(Kind::Inf));
         let both = array("float64", &[2], vec![f64::NEG_INFINITY, f64::NAN]);
         assert_eq!(compare(&a, &both, &defaults()).kind, Some(Kind::Nan));
+        let two = array("float64", &[2], vec![f64::NEG_INFINITY, f64::INFINITY]);
+        let metrics = compare(&a, &two, &defaults()).metrics.unwrap();
+        assert_eq!(metrics.mismatches, 2);
+        assert_eq!(metrics.worst.unwrap().index, vec![0]);
+    }
+
+    /// float32 outputs as a worker sends them (read in their own type, not as float64).
+    fn float32s(values: &[f32]) -> Outcome {
+        Outcome::Array(OutputArray {
+            dtype: "float32".into(),
+            shape: vec![values.len()],
+            values: crate::outcome::Values::Float32(values.to_vec()),
+        })
+    }
+
+    #[test]
+    fn long_outputs_that_differ_past_the_first_run_are_found() {
+        // Longer than a run of bytes compared at once: the difference is in the third run.
+        let a: Vec<f32> = (0..200).map(|i| i as f32 / 7.0).collect();
+        let mut b = a.clone();
+        b[150] = f32::from_bits(b[150].to_bits() + 3);
+        let result = compare(&float32s(&a), &float32s(&b), &defaults());
+        let metrics = result.metrics.unwrap();
+        assert_eq!(metrics.max_ulp, 3);
+        assert_eq!(metrics.worst.unwrap().index, vec![150]);
+        // NaN in the same place far in agrees; a NaN that moved there does not.
+        let mut c = a.clone();
+        c[130] = f32::NAN;
+        assert_eq!(
+            compare(&float32s(&c), &float32s(&c), &defaults()).kind,
+            None
+        );
+        let nan = compare(&float32s(&a), &float32s(&c), &defaults());
+        assert_eq!(nan.kind, Some(Kind::Nan));
+        assert_eq!(nan.metrics.unwrap().worst.unwrap().index, vec![130]);
+        // Identical from the first element on: agree, and the worst is the first element.
+        let same = compare(&float32s(&a), &float32s(&a), &defaults());
+        assert_eq!(same.kind, None);
+        assert_eq!(same.metrics.unwrap().worst.unwrap().index, vec![0]);
+    }
+
+    #[test]
+    fn the_same_bits_in_two_types_are_not_the_same_values() {
+        // int32 1065353216 and float32 1.0 share their bytes.
+        let ints = Outcome::Array(OutputArray {
+            dtype: "int32".into(),
+            shape: vec![100],
+            values: crate::outcome::Values::Int32(vec![1.0f32.to_bits() as i32; 100]),
+        });
+        let result = compare(&ints, &float32s(&[1.0; 100]), &defaults());
+        assert_eq!(result.kind, Some(Kind::Value));
+        assert_eq!(result.metrics.unwrap().mismatches, 100);
+    }
+
+    #[test]
+    fn a_tolerance_is_empty_only_without_any_of_its_three_settings() {
+        assert!(ToleranceSpec::default().is_empty());
+        for spec in [
+            ToleranceSpec {
+                rtol: Some(0.0),
+                ..Default::default()
+            },
+            ToleranceSpec {
+                atol: Some(0.0),
+                ..Default::default()
+            },
+            ToleranceSpec {
+                max_ulp: Some(0),
+                ..Default::default()
+            },
+        ] {
+            assert!(!spec.is_empty(), "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_are_named_as_the_reports_write_them() {
+        assert_eq!(
+            Kind::names(),
+            "crash, timeout, error, shape, nan, inf, value"
+        );
+        assert_eq!("value".parse::<Kind>(), Ok(Kind::Value));
+        assert!("Value".parse::<Kind>().is_err());
+        assert_eq!(Kind::Nan.to_string(), "nan");
     }
 
     #[test]

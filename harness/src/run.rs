@@ -197,7 +197,9 @@ fn prepare(config: &mut RunConfig) -> Result<Prepared> {
     let baseline = Baseline::locate(config.baseline.as_deref(), &dirs)?;
     let discovered = cases::discover(&dirs)?;
     let names: Vec<String> = discovered.iter().map(|file| file.name.clone()).collect();
-    baseline.warn_of_unknown_cases(&names);
+    for warning in baseline.unknown_case_warnings(&names) {
+        eprintln!("{warning}");
+    }
     let files = cases::select(discovered, &config.cases)?;
     // The probe's clean process starts before any worker imports TensorFlow.
     let clean_probe = probe::spawn_clean(&env)?;
