@@ -255,6 +255,15 @@ def process_state():
     return np.geterr(), np.get_printoptions(), tf_threads()
 
 
+def changed_settings(settings, reference):
+    """"key=value, ..." for the settings that differ from the reference."""
+    return ", ".join(
+        "%s=%r" % (key, value)
+        for key, value in sorted(settings.items())
+        if reference.get(key) != value
+    )
+
+
 def restore_process_state():
     """Puts the process-wide settings one case could change for the others back as they were
     before any case ran: NumPy's error handling (np.seterr) and print options, and
@@ -269,12 +278,7 @@ def restore_process_state():
     reference_errors, reference_options, reference_threads = REFERENCE_STATE
     changed = []
     if errors != reference_errors:
-        settings = ", ".join(
-            "%s=%r" % (key, value)
-            for key, value in sorted(errors.items())
-            if reference_errors.get(key) != value
-        )
-        changed.append("np.seterr(%s)" % settings)
+        changed.append("np.seterr(%s)" % changed_settings(errors, reference_errors))
         np.seterr(**reference_errors)
     if options != reference_options:
         keys = sorted(key for key in options if options[key] != reference_options.get(key))
@@ -284,12 +288,7 @@ def restore_process_state():
         except TypeError:
             np.set_printoptions(**{k: v for k, v in reference_options.items() if k in keys})
     if threads != reference_threads:
-        settings = ", ".join(
-            "%s=%d" % (key, value)
-            for key, value in sorted(threads.items())
-            if reference_threads.get(key) != value
-        )
-        changed.append("tf.config.threading(%s)" % settings)
+        changed.append("tf.config.threading(%s)" % changed_settings(threads, reference_threads))
         if not set_tf_threads(reference_threads):
             changed[-1] += " (could not be restored: TensorFlow had started)"
     return "; ".join(changed) or None

@@ -1445,41 +1445,40 @@ fn an_output_beyond_max_output_bytes_is_an_error_outcome_not_an_allocation() {
     assert_eq!(rows[0]["kind"], "shape", "{:?}", rows[0]);
 }
 
-#[test]
-fn a_library_that_sets_flush_to_zero_at_import_cannot_flush_another_cases_subnormals() {
+/// Runs two fixture cases of global_state in one worker (`changer` imported first), numpy
+/// against eager, and returns how many inputs `reader` agreed on and run.json's state_changes.
+fn one_worker_runs(changer: &str, reader: &str, inputs: u64) -> (u64, serde_json::Value) {
     let out = tempfile::tempdir().unwrap();
-    // One worker imports both: fast_math_at_import's library sets FTZ/DAZ on the thread that
-    // runs NumPy, which would turn subnormals' 1e-39 into 0 on the NumPy side only.
     let output = tfdiff()
         .args([
             "-n",
-            "4",
+            &inputs.to_string(),
             "-j",
             "1",
             "--modes",
             "numpy,eager",
-            "--shrink-time",
-            "0",
         ])
-        .args(["--no-save-regressions", "--cases-dir"])
+        .args(["--shrink-time", "0", "--no-save-regressions", "--cases-dir"])
         .arg(fixtures("global_state"))
-        .args([
-            "--case",
-            "fast_math_at_import",
-            "--case",
-            "subnormals",
-            "--out",
-        ])
+        .args(["--case", changer, "--case", reader, "--out"])
         .arg(out.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let summary = read_csv(&out.path().join("summary.csv"));
-    let row = summary_row(&summary, "subnormals", "numpy", "eager");
-    assert_eq!(number(row, "agree"), 4, "{row:?}");
-    let run = run_json(out.path());
-    let changes = &run["state_changes"];
+    let agree = number(summary_row(&summary, reader, "numpy", "eager"), "agree");
+    let changes = run_json(out.path())["state_changes"].clone();
+    assert!(changes.get(reader).is_none(), "{changes}");
+    (agree, changes)
+}
+
+#[test]
+fn a_library_that_sets_flush_to_zero_at_import_cannot_flush_another_cases_subnormals() {
+    // fast_math_at_import's library sets FTZ/DAZ on the thread that runs NumPy, which would
+    // turn subnormals' 1e-39 into 0 on the NumPy side only.
+    let (agree, changes) = one_worker_runs("fast_math_at_import", "subnormals", 4);
+    assert_eq!(agree, 4);
     assert!(
         changes["fast_math_at_import"][0]
             .as_str()
@@ -1487,36 +1486,15 @@ fn a_library_that_sets_flush_to_zero_at_import_cannot_flush_another_cases_subnor
             .contains("flush-to-zero on, denormals-are-zero on"),
         "{changes}"
     );
-    assert!(changes.get("subnormals").is_none(), "{changes}");
 }
 
 #[test]
 fn a_case_that_sizes_tensorflows_thread_pools_at_import_cannot_change_them_for_another() {
-    let out = tempfile::tempdir().unwrap();
-    // One worker imports both; reads_tf_threads agrees only while the pool size is the default.
-    let output = tfdiff()
-        .args(["-n", "3", "-j", "1", "--modes", "numpy,eager"])
-        .args(["--shrink-time", "0", "--no-save-regressions", "--cases-dir"])
-        .arg(fixtures("global_state"))
-        .args([
-            "--case",
-            "tf_threads_at_import",
-            "--case",
-            "reads_tf_threads",
-        ])
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let summary = read_csv(&out.path().join("summary.csv"));
-    let row = summary_row(&summary, "reads_tf_threads", "numpy", "eager");
-    assert_eq!(number(row, "agree"), 3, "{row:?}");
-    let changes = &run_json(out.path())["state_changes"];
+    // reads_tf_threads agrees only while the pool size is TensorFlow's default.
+    let (agree, changes) = one_worker_runs("tf_threads_at_import", "reads_tf_threads", 3);
+    assert_eq!(agree, 3);
     assert_eq!(
         changes["tf_threads_at_import"][0], "at import: tf.config.threading(intra_op=1)",
         "{changes}"
     );
-    assert!(changes.get("reads_tf_threads").is_none(), "{changes}");
 }
