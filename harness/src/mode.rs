@@ -17,8 +17,11 @@ use std::fmt;
     Serialize,
     Deserialize,
     clap::ValueEnum,
+    strum::IntoStaticStr,
+    strum::EnumString,
 )]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum Mode {
     /// `numpy(image)`: the reference.
     Numpy,
@@ -35,20 +38,14 @@ pub enum Mode {
 impl Mode {
     pub const DEFAULT: [Mode; 4] = [Mode::Numpy, Mode::Eager, Mode::Graph, Mode::Xla];
 
+    /// "numpy", "eager", ...: the name the command line, the reports and cases use.
     pub fn name(self) -> &'static str {
-        match self {
-            Mode::Numpy => "numpy",
-            Mode::Eager => "eager",
-            Mode::Graph => "graph",
-            Mode::Xla => "xla",
-            Mode::V1 => "v1",
-        }
+        self.into()
     }
 
     /// The mode named `name` ("numpy", "eager", ...), any case.
     pub fn from_name(name: &str) -> Option<Mode> {
-        use clap::ValueEnum;
-        Mode::from_str(name, true).ok()
+        name.parse().ok()
     }
 }
 
@@ -180,6 +177,18 @@ mod tests {
     #[test]
     fn graph_and_xla_alone_are_not_a_pair() {
         assert!(pairs_of(&[Mode::Graph, Mode::Xla]).is_empty());
+    }
+
+    #[test]
+    fn modes_are_named_in_lowercase_and_read_in_any_case() {
+        let names: Vec<&str> = [Mode::Numpy, Mode::Eager, Mode::Graph, Mode::Xla, Mode::V1]
+            .into_iter()
+            .map(Mode::name)
+            .collect();
+        assert_eq!(names, ["numpy", "eager", "graph", "xla", "v1"]);
+        assert_eq!(Mode::from_name("XLA"), Some(Mode::Xla));
+        assert_eq!(Mode::from_name("tflite"), None);
+        assert_eq!(Mode::V1.to_string(), "v1");
     }
 
     #[test]
