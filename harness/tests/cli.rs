@@ -509,14 +509,18 @@ fn same_seed_same_divergences_other_seed_other_inputs() {
             .assert()
             .code(1);
         let text = std::fs::read_to_string(out.path().join("divergences.csv")).unwrap();
-        let row = &read_csv(&out.path().join("divergences.csv"))[0];
+        let row = read_csv(&out.path().join("divergences.csv")).remove(0);
         let shrunk = std::fs::read(out.path().join(&row["reproducer"])).unwrap();
-        (text, shrunk)
+        let input = (row["generator"].clone(), row["original_shape"].clone());
+        (text, shrunk, input, row["shape"].clone())
     };
     let first = run("99");
     assert_eq!(first, run("99"));
-    // Another seed finds the bug on another input (the input column), shrunk to the same pixel.
-    assert_ne!(first.0, run("100").0);
+    // Another seed generates other inputs (the first divergent one is of another class and
+    // shape), and the bug is shrunk to the same single pixel.
+    let other = run("100");
+    assert_ne!(first.2, other.2, "the input it was found on");
+    assert_eq!((first.3.as_str(), other.3.as_str()), ("1x1", "1x1"));
 }
 
 #[test]
@@ -735,7 +739,15 @@ fn planted_edge_bugs_are_found_shrunk_saved_replayed_and_reproduced() {
                 "{case} shrunk only to {}",
                 row["shape"]
             );
-            assert!(number(row, "shrink_steps") > 0 || row["shape"] == row["original_shape"]);
+            // Found on a larger input, it took shrinking steps to get there.
+            let original: usize = row["original_shape"]
+                .split('x')
+                .take(2)
+                .map(|s| s.parse::<usize>().unwrap())
+                .product();
+            if original > 4 {
+                assert!(number(row, "shrink_steps") > 0, "{row:?}");
+            }
             assert!(number(row, "occurrences") >= 1);
         }
     }
