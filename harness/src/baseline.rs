@@ -366,28 +366,8 @@ mod tests {
         );
     }
 
-    /// A row of `case` and `pair` of `kind`, as a run records it.
     fn row(case: &str, pair: ModePair, kind: Kind) -> DivergenceRow {
-        let outcome = crate::outcome::Outcome::Error {
-            type_name: "E".into(),
-            message: String::new(),
-        };
-        let comparison = crate::compare::PairComparison {
-            kind: Some(kind),
-            metrics: None,
-        };
-        DivergenceRow::new(&crate::report::Finding {
-            case,
-            input: "0",
-            seed: 1,
-            generator: "g",
-            shape: &[1],
-            original_shape: &[1],
-            pair,
-            kind,
-            outcomes: (&outcome, &outcome),
-            comparison: &comparison,
-        })
+        crate::report::divergences::test_row(case, "0", pair, kind)
     }
 
     #[test]

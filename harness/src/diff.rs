@@ -169,9 +169,7 @@ fn signature_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<SignatureChange> {
 }
 
 fn pair_changes(old: &[PairSummary], new: &[PairSummary]) -> Vec<PairChange> {
-    let same_pair = |a: &PairSummary, b: &PairSummary| {
-        a.case == b.case && a.mode_a == b.mode_a && a.mode_b == b.mode_b
-    };
+    let same_pair = |a: &PairSummary, b: &PairSummary| a.case == b.case && a.pair() == b.pair();
     let mut all: Vec<&PairSummary> = new.iter().collect();
     all.extend(old.iter().filter(|o| !new.iter().any(|n| same_pair(o, n))));
     all.into_iter()
@@ -392,5 +390,114 @@ fn dash(text: &str) -> &str {
         "–"
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mode::ModePair;
+    use crate::report::divergences::test_row;
+
+    /// A run read from a real run.json (tests/fixtures/run) with `rows` as its divergences.
+    pub fn run_with(rows: Vec<DivergenceRow>) -> RunOnDisk {
+        let text = include_str!("../tests/fixtures/run/run.json");
+        let mut results: crate::report::RunResults = serde_json::from_str(text).unwrap();
+        results.rows = rows;
+        RunOnDisk {
+            dir: PathBuf::from("run"),
+            results,
+            occurrences: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn signatures_are_new_gone_or_persisting_new_first() {
+        let eager = ModePair::new(Mode::Numpy, Mode::Eager);
+        let xla = ModePair::new(Mode::Numpy, Mode::Xla);
+        let old = run_with(vec![
+            test_row("a", "1", eager, Kind::Value),
+            test_row("b", "2", eager, Kind::Nan),
+        ]);
+        let mut persisting = test_row("b", "5", eager, Kind::Nan);
+        persisting.occurrences = 4;
+        let new = run_with(vec![persisting, test_row("c", "0", xla, Kind::Shape)]);
+        let changes = signature_changes(&old, &new);
+        let seen: Vec<(Change, &str, Kind)> = changes
+            .iter()
+            .map(|c| (c.change, c.case.as_str(), c.kind))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Change::New, "c", Kind::Shape),
+                (Change::Gone, "a", Kind::Value),
+                (Change::Persisting, "b", Kind::Nan),
+            ]
+        );
+        let kept = &changes[2];
+        assert_eq!(
+            (kept.old_occurrences.as_str(), kept.new_occurrences.as_str()),
+            ("1", "4")
+        );
+        assert_eq!(kept.status, Some(Status::New));
+        assert_eq!(changes[1].status, None, "gone: no status in the new run");
+        assert!(changes[1].reproducer.starts_with("run"));
+    }
+
+    #[test]
+    fn a_pair_changed_when_its_errors_or_kinds_moved() {
+        let pair = |max_abs: Option<f64>| {
+            let mut summary = PairSummary::new("c", ModePair::new(Mode::Numpy, Mode::Eager));
+            summary.max_abs = max_abs;
+            summary.max_ulp = max_abs.map(|_| 3);
+            summary
+        };
+        let other = PairSummary::new("d", ModePair::new(Mode::Numpy, Mode::Eager));
+        let old = [pair(Some(1e-7)), other.clone()];
+        let changes = |new: &[PairSummary]| -> Vec<&'static str> {
+            pair_changes(&old, new).iter().map(|c| c.change).collect()
+        };
+        assert_eq!(
+            changes(&[pair(Some(1e-7)), other.clone()]),
+            ["same", "same"]
+        );
+        assert_eq!(
+            changes(&[pair(Some(2e-7)), other.clone()]),
+            ["changed", "same"]
+        );
+        assert_eq!(changes(&[pair(Some(1e-7))]), ["same", "gone pair"]);
+        let third = PairSummary::new("c", ModePair::new(Mode::Numpy, Mode::Xla));
+        assert_eq!(
+            changes(&[pair(Some(1e-7)), other.clone(), third]),
+            ["same", "same", "new pair"]
+        );
+    }
+
+    #[test]
+    fn the_markdown_counts_each_change_and_lists_moved_pairs() {
+        let eager = ModePair::new(Mode::Numpy, Mode::Eager);
+        let old = run_with(vec![test_row("a", "1", eager, Kind::Value)]);
+        let new = run_with(vec![test_row("c", "0", eager, Kind::Nan)]);
+        let text = render_markdown(
+            Path::new("old"),
+            Path::new("new"),
+            &signature_changes(&old, &new),
+            &pair_changes(&old.results.pairs, &new.results.pairs),
+            &environment_changes(&old, &new),
+        );
+        assert!(
+            text.contains("## Signatures: 1 new, 1 gone, 0 persisting"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| new | c | numpy–eager | nan | new |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| gone | a | numpy–eager | value | – |"),
+            "{text}"
+        );
+        assert!(text.contains("0 of 1 changed"), "{text}");
     }
 }

@@ -385,3 +385,134 @@ fn copy_if_present(shard: &RunOnDisk, out: &Path, relative: &str) -> Result<()> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::Kind;
+    use crate::mode::{Mode, ModePair};
+    use crate::options::Shard;
+    use crate::report::divergences::test_row;
+
+    /// Shard `index` of `count`, read from a real run.json (tests/fixtures/run), with `rows`.
+    fn shard(index: u64, count: u64, rows: Vec<DivergenceRow>) -> RunOnDisk {
+        let text = include_str!("../tests/fixtures/run/run.json");
+        let mut results: RunResults = serde_json::from_str(text).unwrap();
+        results.info.config.shard = Some(Shard { index, count });
+        results.rows = rows;
+        RunOnDisk {
+            dir: PathBuf::from(format!("shard{index}")),
+            results,
+            occurrences: Vec::new(),
+        }
+    }
+
+    fn row(input: &str, kind: Kind, occurrences: u64) -> DivergenceRow {
+        let mut row = test_row(
+            "scale01",
+            input,
+            ModePair::new(Mode::Numpy, Mode::Eager),
+            kind,
+        );
+        row.occurrences = occurrences;
+        row
+    }
+
+    #[test]
+    fn each_signature_keeps_its_first_inputs_row_with_every_shards_occurrences() {
+        let shards = [
+            shard(
+                1,
+                2,
+                vec![
+                    row("4", Kind::Value, 2),
+                    row("regression:a.npy", Kind::Nan, 1),
+                ],
+            ),
+            shard(2, 2, vec![row("1", Kind::Value, 3), row("3", Kind::Nan, 1)]),
+        ];
+        let order = RowOrder::of(&shards[0].results);
+        let rows = merged_rows(&shards, &order);
+        let kept: Vec<(&str, Kind, u64, &Path)> = rows
+            .iter()
+            .map(|(row, shard)| {
+                (
+                    row.input.as_str(),
+                    row.kind,
+                    row.occurrences,
+                    shard.dir.as_path(),
+                )
+            })
+            .collect();
+        // Regressions come before generated inputs, as the unsharded run evaluates them.
+        assert_eq!(
+            kept,
+            [
+                ("regression:a.npy", Kind::Nan, 2, Path::new("shard1")),
+                ("1", Kind::Value, 5, Path::new("shard2")),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_shards_of_one_run_are_all_there_once() {
+        let error = |shards: &[RunOnDisk]| check_shards(shards).unwrap_err().to_string();
+        assert!(check_shards(&[shard(2, 2, vec![]), shard(1, 2, vec![])]).is_ok());
+        assert!(error(&[shard(1, 2, vec![])]).contains("shard 2/2 is missing"));
+        assert!(error(&[shard(1, 2, vec![]), shard(1, 2, vec![])]).contains("given twice"));
+        assert!(error(&[shard(1, 2, vec![]), shard(2, 3, vec![])]).contains("not a shard of 2"));
+        assert!(error(&[shard(0, 2, vec![])]).contains("which is not a shard of 2"));
+        assert!(error(&[shard(3, 2, vec![])]).contains("which is not a shard of 2"));
+        let mut other_seed = shard(2, 2, vec![]);
+        other_seed.results.info.config.seed += 1;
+        assert!(error(&[shard(1, 2, vec![]), other_seed]).contains("shards of different runs"));
+        let mut unsharded = shard(1, 2, vec![]);
+        unsharded.results.info.config.shard = None;
+        assert!(error(&[unsharded]).contains("not a shard"));
+        assert!(error(&[]).contains("needs the run directories"));
+    }
+
+    #[test]
+    fn a_pairs_counts_add_up_and_its_errors_are_the_largest() {
+        let part = |inputs, diverge, max_abs, max_ulp, first_error: Option<(&str, &str)>| {
+            let mut pair = PairSummary::new("c", ModePair::new(Mode::Numpy, Mode::Eager));
+            (pair.inputs, pair.agree, pair.diverge) = (inputs, inputs - diverge, diverge);
+            (pair.max_abs, pair.max_ulp) = (max_abs, max_ulp);
+            pair.kinds.insert(Kind::Value, diverge);
+            pair.both_raised = 1;
+            pair.first_error = first_error.map(|(_, error)| error.to_string());
+            pair.first_error_input = first_error.map(|(input, _)| input.to_string());
+            pair
+        };
+        let one = part(4, 1, Some(1e-7), Some(2), Some(("7", "later")));
+        let two = part(5, 2, Some(3e-7), Some(1), Some(("2", "earlier")));
+        let three = part(3, 0, None, None, None);
+        let merged = merge_pair(&[&one, &two, &three]);
+        assert_eq!((merged.inputs, merged.agree, merged.diverge), (12, 9, 3));
+        assert_eq!(merged.both_raised, 3);
+        assert_eq!(merged.kinds[&Kind::Value], 3);
+        assert_eq!((merged.max_abs, merged.max_ulp), (Some(3e-7), Some(2)));
+        assert_eq!(merged.first_error.as_deref(), Some("earlier"));
+        assert_eq!(merged.first_error_input.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn workers_of_the_shards_are_added_and_listed() {
+        let part = |jobs, starts| crate::pool::WorkerStats {
+            jobs,
+            starts,
+            restarts: starts - 1,
+            crashes: 1,
+            timeouts: 2,
+            restart_seconds: 0.5,
+            startup_seconds: vec![2.0],
+            peak_rss_mb: vec![600.0],
+        };
+        let merged = merge_workers([part(2, 3), part(1, 1)].iter());
+        assert_eq!((merged.jobs, merged.starts, merged.restarts), (3, 4, 2));
+        assert_eq!((merged.crashes, merged.timeouts), (2, 4));
+        assert_eq!(merged.restart_seconds, 1.0);
+        assert_eq!(merged.startup_seconds, [2.0, 2.0]);
+        assert_eq!(merged.peak_rss_mb.len(), 2);
+    }
+}

@@ -237,6 +237,32 @@ pub fn display_path(path: &Path, run_dir: &Path) -> String {
         .to_string()
 }
 
+/// A row of `case`, `input` and `pair` of `kind`, as a run records it, for other modules'
+/// tests.
+#[cfg(test)]
+pub fn test_row(case: &str, input: &str, pair: ModePair, kind: Kind) -> DivergenceRow {
+    let outcome = Outcome::Error {
+        type_name: "E".into(),
+        message: String::new(),
+    };
+    let comparison = PairComparison {
+        kind: Some(kind),
+        metrics: None,
+    };
+    DivergenceRow::new(&Finding {
+        case,
+        input,
+        seed: 1,
+        generator: "g",
+        shape: &[1],
+        original_shape: &[1],
+        pair,
+        kind,
+        outcomes: (&outcome, &outcome),
+        comparison: &comparison,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

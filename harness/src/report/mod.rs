@@ -2,7 +2,7 @@
 //! found, and the exports (summary.csv, summary.md, run.json) rewritten whole as results arrive, so a run
 //! that dies loses nothing it had already found.
 
-mod divergences;
+pub mod divergences;
 mod junit;
 pub mod repro_script;
 mod run_json;
