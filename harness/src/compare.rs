@@ -459,6 +459,23 @@ mod tests {
         );
         assert_eq!(ulp_distance(-1.0, 1.0, Precision::Float16), 2 * 0x3c00);
         assert_eq!(ulp_distance(-1.0, 1.0, Precision::BFloat16), 2 * 0x3f80);
+        // The same the other way round (each side's sign read on its own).
+        for precision in [
+            Precision::Float64,
+            Precision::Float32,
+            Precision::Float16,
+            Precision::BFloat16,
+        ] {
+            assert_eq!(
+                ulp_distance(1.0, -1.0, precision),
+                ulp_distance(-1.0, 1.0, precision),
+                "{precision:?}"
+            );
+            assert_eq!(
+                ulp_distance(-2.0, -1.0, precision),
+                ulp_distance(1.0, 2.0, precision)
+            );
+        }
     }
 
     #[test]
@@ -685,6 +702,20 @@ mod tests {
         let same = compare(&float32s(&a), &float32s(&a), &defaults());
         assert_eq!(same.kind, None);
         assert_eq!(same.metrics.unwrap().worst.unwrap().index, vec![0]);
+    }
+
+    #[test]
+    fn the_worst_element_is_the_first_of_equally_bad_ones() {
+        let a = array("float64", &[4], vec![1.0, 2.0, 3.0, 4.0]);
+        let b = array("float64", &[4], vec![1.0, 2.5, 3.0, 4.5]);
+        let worst = compare(&a, &b, &defaults()).metrics.unwrap().worst.unwrap();
+        assert_eq!(worst.index, vec![1]);
+        let ulps = ToleranceSpec {
+            max_ulp: Some(0),
+            ..Default::default()
+        };
+        let worst = compare(&a, &b, &ulps).metrics.unwrap().worst.unwrap();
+        assert_eq!((worst.index, worst.a, worst.b), (vec![1], 2.0, 2.5));
     }
 
     #[test]

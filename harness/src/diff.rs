@@ -474,6 +474,69 @@ mod tests {
         );
     }
 
+    /// Writes `run` as a run directory under `root/name`: its run.json and divergences.csv.
+    fn write_run(root: &Path, name: &str, run: &RunOnDisk) -> PathBuf {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = serde_json::to_string(&run.results).unwrap();
+        std::fs::write(dir.join("run.json"), json).unwrap();
+        let mut log =
+            crate::report::DivergenceLog::create(dir.join(crate::report::DIVERGENCES_FILE))
+                .unwrap();
+        for row in &run.results.rows {
+            log.append(row.clone()).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn diff_of_two_run_directories_says_whether_a_signature_is_new() {
+        let root = tempfile::tempdir().unwrap();
+        let eager = ModePair::new(Mode::Numpy, Mode::Eager);
+        let old = write_run(
+            root.path(),
+            "old",
+            &run_with(vec![test_row("a", "1", eager, Kind::Value)]),
+        );
+        let mut upgraded = run_with(vec![
+            test_row("a", "1", eager, Kind::Value),
+            test_row("b", "0", eager, Kind::Nan),
+        ]);
+        upgraded.results.info.environment["numpy"] = "9.9.9".into();
+        let new = write_run(root.path(), "new", &upgraded);
+        let out = root.path().join("diff");
+        assert!(diff(&old, &new, Some(&out), false).unwrap(), "b is new");
+        let signatures = std::fs::read_to_string(out.join("diff-signatures.csv")).unwrap();
+        assert!(
+            signatures.starts_with("change,case,mode_a,mode_b,kind,status,"),
+            "{signatures}"
+        );
+        assert!(
+            signatures.contains("\nnew,b,numpy,eager,nan,new,"),
+            "{signatures}"
+        );
+        assert!(
+            signatures.contains("\npersisting,a,numpy,eager,value,new,"),
+            "{signatures}"
+        );
+        let environment = std::fs::read_to_string(out.join("diff-environment.csv")).unwrap();
+        assert!(
+            environment.contains("numpy,2.4.6,9.9.9,true"),
+            "{environment}"
+        );
+        assert!(
+            environment.contains("seed,20261127,20261127,false"),
+            "{environment}"
+        );
+        let markdown = std::fs::read_to_string(out.join("diff.md")).unwrap();
+        assert!(
+            markdown.contains("| numpy **changed** | 2.4.6 | 9.9.9 |"),
+            "{markdown}"
+        );
+        // Nothing new the other way round: b is gone.
+        assert!(!diff(&new, &old, Some(&root.path().join("back")), false).unwrap());
+    }
+
     #[test]
     fn the_markdown_counts_each_change_and_lists_moved_pairs() {
         let eager = ModePair::new(Mode::Numpy, Mode::Eager);
