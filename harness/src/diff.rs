@@ -562,5 +562,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("0 of 1 changed"), "{text}");
+        assert!(
+            !text.contains("| case | pair | change | kinds |"),
+            "no table of no change"
+        );
+        assert!(
+            text.contains("Unchanged pairs are in diff-pairs.csv (cases: scale01)."),
+            "{text}"
+        );
+        // A pair whose error moved is a row of its own.
+        let mut moved = new.results.pairs.clone();
+        moved[0].max_abs = Some(0.5);
+        let text = render_markdown(
+            Path::new("old"),
+            Path::new("new"),
+            &[],
+            &pair_changes(&old.results.pairs, &moved),
+            &[],
+        );
+        assert!(text.contains("1 of 1 changed"), "{text}");
+        assert!(
+            text.contains("| scale01 | numpy–eager | changed |"),
+            "{text}"
+        );
+        assert!(!text.contains("Unchanged pairs"), "{text}");
     }
 }

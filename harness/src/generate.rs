@@ -18,8 +18,21 @@ use std::fmt;
 pub type Image = ArrayD<u8>;
 
 /// How the NumPy side's array is laid out in memory. TensorFlow always gets a fresh tensor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Layout {
     /// C order, as `np.ascontiguousarray` makes it.
     #[default]
@@ -32,15 +45,23 @@ pub enum Layout {
 
 impl Layout {
     pub fn name(self) -> &'static str {
-        match self {
-            Layout::Contiguous => "contiguous",
-            Layout::Transposed => "transposed",
-            Layout::Strided => "strided",
-        }
+        self.into()
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum ShapeClass {
     /// Sides from 2 to `--max-side`.
     Regular,
@@ -53,26 +74,25 @@ pub enum ShapeClass {
 }
 
 impl ShapeClass {
-    #[cfg(test)]
-    pub const ALL: [ShapeClass; 4] = [
-        ShapeClass::Regular,
-        ShapeClass::Side1,
-        ShapeClass::Empty,
-        ShapeClass::Large,
-    ];
-
     pub fn name(self) -> &'static str {
-        match self {
-            ShapeClass::Regular => "regular",
-            ShapeClass::Side1 => "side1",
-            ShapeClass::Empty => "empty",
-            ShapeClass::Large => "large",
-        }
+        self.into()
     }
 }
 
 /// The value pattern of an image's pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum ValueClass {
     /// Independent and uniform over 0..=255.
     Uniform,
@@ -91,27 +111,8 @@ pub enum ValueClass {
 }
 
 impl ValueClass {
-    #[cfg(test)]
-    pub const ALL: [ValueClass; 7] = [
-        ValueClass::Uniform,
-        ValueClass::Constant,
-        ValueClass::TwoLevels,
-        ValueClass::NarrowRange,
-        ValueClass::BlackWhite,
-        ValueClass::MostlyOne,
-        ValueClass::Ramp,
-    ];
-
     pub fn name(self) -> &'static str {
-        match self {
-            ValueClass::Uniform => "uniform",
-            ValueClass::Constant => "constant",
-            ValueClass::TwoLevels => "two_levels",
-            ValueClass::NarrowRange => "narrow_range",
-            ValueClass::BlackWhite => "black_white",
-            ValueClass::MostlyOne => "mostly_one",
-            ValueClass::Ramp => "ramp",
-        }
+        self.into()
     }
 }
 
@@ -430,6 +431,30 @@ fn seed_bytes(seed: u64, input: u64) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_generator_column_names_shape_values_and_layout() {
+        use strum::VariantArray;
+        let names = |all: Vec<&'static str>| all.join(",");
+        assert_eq!(
+            names(ShapeClass::VARIANTS.iter().map(|c| c.name()).collect()),
+            "regular,side1,empty,large"
+        );
+        assert_eq!(
+            names(ValueClass::VARIANTS.iter().map(|c| c.name()).collect()),
+            "uniform,constant,two_levels,narrow_range,black_white,mostly_one,ramp"
+        );
+        assert_eq!(
+            names(Layout::VARIANTS.iter().map(|l| l.name()).collect()),
+            "contiguous,transposed,strided"
+        );
+        let class = InputClass {
+            shape: ShapeClass::Side1,
+            values: ValueClass::TwoLevels,
+            layout: Layout::Strided,
+        };
+        assert_eq!(class.to_string(), "side1/two_levels/strided");
+    }
     use std::collections::{BTreeMap, HashMap, HashSet};
 
     fn default_generator(seed: u64) -> ImageGenerator {
@@ -465,13 +490,13 @@ mod tests {
                     .entry(input.image.shape().get(2).copied())
                     .or_default() += 1;
             }
-            for class in ShapeClass::ALL {
+            for &class in <ShapeClass as strum::VariantArray>::VARIANTS {
                 assert!(
                     shapes.get(&class).copied().unwrap_or(0) >= 3,
                     "seed {seed}: {shapes:?}"
                 );
             }
-            for class in ValueClass::ALL {
+            for &class in <ValueClass as strum::VariantArray>::VARIANTS {
                 assert!(
                     values.get(&class).copied().unwrap_or(0) >= 5,
                     "seed {seed}: {values:?}"
