@@ -455,6 +455,143 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_ordered_by_case_then_input_then_pair_as_the_run_lists_them() {
+        let eager = ModePair::new(Mode::Numpy, Mode::Eager);
+        let xla = ModePair::new(Mode::Numpy, Mode::Xla);
+        let order = RowOrder {
+            cases: vec!["b".into(), "a".into()],
+            pairs: vec![xla, eager],
+        };
+        let mut rows = vec![
+            test_row("a", "0", xla, Kind::Value),
+            test_row("b", "2", eager, Kind::Value),
+            test_row("b", "2", xla, Kind::Value),
+            test_row("b", "1", eager, Kind::Value),
+        ];
+        rows.sort_by_key(|row| order.key(row));
+        let order: Vec<(&str, &str, ModePair)> = rows
+            .iter()
+            .map(|r| (r.case.as_str(), r.input.as_str(), r.pair()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("b", "1", eager),
+                ("b", "2", xla),
+                ("b", "2", eager),
+                ("a", "0", xla)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_merged_run_json_adds_up_its_shards() {
+        let mut shards = [shard(1, 2, vec![]), shard(2, 2, vec![])];
+        let started = shards[0].results.info.started_at;
+        for (index, shard) in shards.iter_mut().enumerate() {
+            let info = &mut shard.results.info;
+            info.inputs_evaluated = 10 + index as u64;
+            info.set_elapsed(2.0 + index as f64);
+            info.started_at = started + chrono::Duration::seconds(index as i64);
+            info.regressions_replayed = 1;
+            info.shrink_seconds = 0.5;
+            info.traces = [(
+                "c".to_string(),
+                [("xla".to_string(), 1 + index as u64)].into(),
+            )]
+            .into();
+            info.xla_shapes = [(
+                "c".to_string(),
+                vec![format!("{index}x1"), "9x9".to_string()],
+            )]
+            .into();
+            info.state_changes = [("c".to_string(), vec![format!("change {index}")])].into();
+        }
+        shards[1].results.info.ended = RunEnd::Interrupted("SIGTERM".into());
+        let info = merged_info(&shards, Path::new("out"), 3).unwrap();
+        assert_eq!(info.inputs_evaluated, 21);
+        assert_eq!(info.elapsed_seconds, 3.0, "side by side: the slowest shard");
+        assert_eq!(info.started_at, started);
+        assert_eq!((info.regressions_replayed, info.shrink_seconds), (2, 1.0));
+        assert_eq!(
+            info.traces["c"]["xla"], 2,
+            "a trace per rank: the largest count"
+        );
+        assert_eq!(info.xla_shapes["c"], ["0x1", "1x1", "9x9"]);
+        assert_eq!(info.xla_compiles["c"], 3);
+        assert_eq!(info.state_changes["c"], ["change 0", "change 1"]);
+        assert_eq!(info.ended, RunEnd::Interrupted("SIGTERM".into()));
+        assert_eq!((info.signatures, info.config.shard), (3, None));
+        assert_eq!(info.config.out.as_deref(), Some(Path::new("out")));
+        shards[1].results.info.ended = RunEnd::Completed;
+        assert_eq!(
+            merged_info(&shards, Path::new("out"), 3).unwrap().ended,
+            RunEnd::Completed
+        );
+    }
+
+    #[test]
+    fn each_pair_is_summed_over_the_shards() {
+        let shards = [shard(1, 2, vec![]), shard(2, 2, vec![])];
+        let pairs = merged_pairs(&shards);
+        let first = &shards[0].results.pairs;
+        assert_eq!(pairs.len(), first.len());
+        for (merged, one) in pairs.iter().zip(first) {
+            assert_eq!(
+                (merged.case.as_str(), merged.pair()),
+                (one.case.as_str(), one.pair())
+            );
+            assert_eq!(merged.inputs, 2 * one.inputs);
+            assert_eq!(merged.agree, 2 * one.agree);
+        }
+    }
+
+    #[test]
+    fn occurrences_and_the_files_rows_name_are_copied_from_inside_the_shards() {
+        let root = tempfile::tempdir().unwrap();
+        let mut shards = [shard(1, 2, vec![]), shard(2, 2, vec![])];
+        for (index, shard) in shards.iter_mut().enumerate() {
+            shard.dir = root.path().join(format!("shard{}", index + 1));
+            std::fs::create_dir_all(shard.dir.join("inputs")).unwrap();
+            let mut occurrence = row(&(3 - index).to_string(), Kind::Value, 1);
+            occurrence.reproducer = format!("inputs/input-{index}.npy");
+            std::fs::write(shard.dir.join(&occurrence.reproducer), "npy").unwrap();
+            shard.occurrences.push(occurrence);
+        }
+        let out = root.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        write_occurrences(&shards, &RowOrder::of(&shards[0].results), &out).unwrap();
+        let rows = crate::run_on_disk::read_rows(&out.join(OCCURRENCES_FILE)).unwrap();
+        let inputs: Vec<&str> = rows.iter().map(|r| r.input.as_str()).collect();
+        assert_eq!(inputs, ["2", "3"], "in input order");
+        assert!(
+            out.join("inputs/input-0.npy").is_file() && out.join("inputs/input-1.npy").is_file()
+        );
+        // No occurrences, no file.
+        let empty = root.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let plain = [shard(1, 2, vec![]), shard(2, 2, vec![])];
+        write_occurrences(&plain, &RowOrder::of(&plain[0].results), &empty).unwrap();
+        assert!(!empty.join(OCCURRENCES_FILE).exists());
+    }
+
+    #[test]
+    fn the_output_may_not_be_one_of_the_shards() {
+        let root = tempfile::tempdir().unwrap();
+        let (one, two) = (root.path().join("one"), root.path().join("two"));
+        std::fs::create_dir_all(&one).unwrap();
+        std::fs::create_dir_all(&two).unwrap();
+        let shards = [one.clone(), two.clone()];
+        let error = refuse_output_among_inputs(&root.path().join("one/../two"), &shards);
+        assert!(error
+            .unwrap_err()
+            .to_string()
+            .contains("is one of the shards"));
+        assert!(refuse_output_among_inputs(&root.path().join("new"), &shards).is_ok());
+        assert!(refuse_output_among_inputs(root.path(), &shards).is_ok());
+    }
+
+    #[test]
     fn the_shards_of_one_run_are_all_there_once() {
         let error = |shards: &[RunOnDisk]| check_shards(shards).unwrap_err().to_string();
         assert!(check_shards(&[shard(2, 2, vec![]), shard(1, 2, vec![])]).is_ok());
