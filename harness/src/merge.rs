@@ -462,7 +462,7 @@ mod tests {
             cases: vec!["b".into(), "a".into()],
             pairs: vec![xla, eager],
         };
-        let mut rows = vec![
+        let mut rows = [
             test_row("a", "0", xla, Kind::Value),
             test_row("b", "2", eager, Kind::Value),
             test_row("b", "2", xla, Kind::Value),
