@@ -394,21 +394,50 @@ mod tests {
         assert_eq!(planted.modes_run, 3);
     }
 
-    /// Shrinks with a predicate in place of a real evaluation: every candidate must be smaller,
-    /// and greedy search must reach the smallest image the predicate accepts.
+    /// Shrinks through `shrink()` itself, with an evaluator whose eager mode crashes on the
+    /// images `keeps` picks.
     fn shrink_with(image: Image, keeps: impl Fn(&Image) -> bool) -> Image {
-        let mut current = image;
-        'search: loop {
-            for candidate in candidates(&current) {
-                let next = apply(&current, &candidate);
-                assert!(smaller(&next, &current), "{candidate:?} does not shrink");
-                if keeps(&next) {
-                    current = next;
-                    continue 'search;
+        let kept = std::cell::RefCell::new(vec![image.clone()]);
+        let mut evaluator = Planted {
+            bug: |candidate: &Image| {
+                let crashes = keeps(candidate);
+                if crashes {
+                    kept.borrow_mut().push(candidate.clone());
                 }
-            }
-            return current;
-        }
+                crashes
+            },
+            modes_run: 0,
+        };
+        let case = CaseInfo {
+            name: "planted".into(),
+            path: "planted.py".into(),
+            summary: String::new(),
+            tolerance: ToleranceSpec::default(),
+        };
+        let tolerance = ToleranceSpec::default();
+        let target = Target {
+            case: &case,
+            pair: ModePair::new(Mode::Numpy, Mode::Eager),
+            kind: Kind::Crash,
+            tolerance: &tolerance,
+            layout: Layout::Contiguous,
+        };
+        let outcomes = (Outcome::array(image.mapv(f64::from), "float32"), b_crash());
+        let comparison = compare(&outcomes.0, &outcomes.1, &tolerance);
+        let shrunk = shrink(
+            &mut evaluator,
+            &target,
+            (image, outcomes, comparison),
+            Duration::from_secs(60),
+            &|| false,
+        )
+        .unwrap();
+        assert!(shrunk.finished);
+        // It ends on an image that shows the bug, and no image that did is smaller.
+        let kept = kept.borrow();
+        assert!(kept.contains(&shrunk.image));
+        assert!(!kept.iter().any(|image| smaller(image, &shrunk.image)));
+        shrunk.image
     }
 
     fn smaller(a: &Image, b: &Image) -> bool {
