@@ -533,6 +533,21 @@ mod tests {
             markdown.contains("| numpy **changed** | 2.4.6 | 9.9.9 |"),
             "{markdown}"
         );
+        assert!(
+            markdown.contains("| seed | 20261127 | 20261127 |"),
+            "{markdown}"
+        );
+        // Unchanged values once, changed ones with an arrow, a missing side as a dash.
+        for line in [
+            "| new | b | numpy–eager | nan | new | – → 1 |  |  | – → 1 |",
+            "| persisting | a | numpy–eager | value | new | 1 |  |  | 1 |",
+        ] {
+            assert!(markdown.contains(line), "{line}\n{markdown}");
+        }
+        assert!(
+            markdown.contains("## Signatures: 1 new, 0 gone, 1 persisting"),
+            "{markdown}"
+        );
         // Nothing new the other way round: b is gone.
         assert!(!diff(&new, &old, Some(&root.path().join("back")), false).unwrap());
     }
