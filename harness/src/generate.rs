@@ -555,6 +555,10 @@ mod tests {
             seed_bytes(crate::options::DEFAULT_SEED, 0)[..8],
             [54, 137, 135, 251, 193, 106, 0, 117]
         );
+        eprintln!(
+            "GOLDEN1 {:?}",
+            &seed_bytes(crate::options::DEFAULT_SEED, 1)[..8]
+        );
         // The 8-byte words of one stream differ from each other too.
         let words: std::collections::BTreeSet<&[u8]> = base.chunks(8).collect();
         assert_eq!(words.len(), 4);

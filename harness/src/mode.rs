@@ -201,6 +201,8 @@ mod tests {
             Some(ModePair::new(Mode::Xla, Mode::Numpy))
         );
         assert!(!ModePair::parse("xla-numpy").unwrap().is_compared());
+        assert!(pair.contains(Mode::Numpy) && pair.contains(Mode::Xla));
+        assert!(!pair.contains(Mode::Eager));
         assert!(pair.is_compared());
         assert_eq!(ModePair::parse("numpy"), None);
         assert_eq!(ModePair::parse("numpy-tflite"), None);

@@ -144,6 +144,21 @@ mod tests {
     }
 
     #[test]
+    fn a_run_json_written_before_a_setting_existed_reads_with_its_default() {
+        let text = include_str!("../tests/fixtures/run/run.json");
+        let mut json: serde_json::Value = serde_json::from_str(text).unwrap();
+        let config = json["config"].as_object_mut().unwrap();
+        for key in ["jobs", "timeout", "max_output_bytes", "xla_cache"] {
+            config.remove(key);
+        }
+        let config: RunConfig = serde_json::from_value(json["config"].clone()).unwrap();
+        assert_eq!(config.jobs, 1);
+        assert_eq!(config.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(config.max_output_bytes, 256 << 20);
+        assert_eq!(config.xla_cache, None);
+    }
+
+    #[test]
     fn a_shard_is_k_of_n_with_k_from_1_to_n() {
         assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, count: 4 }));
         assert_eq!(" 4 / 4 ".parse::<Shard>(), Ok(Shard { index: 4, count: 4 }));

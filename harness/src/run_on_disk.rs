@@ -190,6 +190,71 @@ mod tests {
         assert_eq!(read_rows(&path).unwrap()[0].occurrences, 3);
     }
 
+    /// A run directory from the run.json fixture, with `ended` as given (None: left out, as
+    /// before run.json said how a run ended).
+    fn run_dir(ended: Option<&str>, finished: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let text = include_str!("../tests/fixtures/run/run.json");
+        let mut json: serde_json::Value = serde_json::from_str(text).unwrap();
+        match ended {
+            Some(end) => json["ended"] = end.into(),
+            None => {
+                json.as_object_mut().unwrap().remove("ended");
+            }
+        }
+        if !finished {
+            json["finished_at"] = serde_json::Value::Null;
+        }
+        std::fs::write(dir.path().join("run.json"), json.to_string()).unwrap();
+        crate::report::DivergenceLog::create(dir.path().join(DIVERGENCES_FILE)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_run_that_did_not_complete_is_refused_unless_allowed() {
+        let complete = run_dir(Some("completed"), true);
+        let run = RunOnDisk::read(complete.path()).unwrap();
+        assert_eq!(run.completeness(false).unwrap(), None);
+        let killed = run_dir(Some("running"), false);
+        let run = RunOnDisk::read(killed.path()).unwrap();
+        let error = run.completeness(false).unwrap_err().to_string();
+        assert!(error.contains("--allow-incomplete"), "{error}");
+        let note = run.completeness(true).unwrap().unwrap();
+        assert!(
+            note.starts_with(&killed.path().display().to_string()),
+            "{note}"
+        );
+        // Written before run.json said how a run ended: what it did say decides.
+        let old_complete = RunOnDisk::read(run_dir(None, true).path()).unwrap();
+        assert_eq!(old_complete.results.info.ended, RunEnd::Completed);
+        let old_unfinished = RunOnDisk::read(run_dir(None, false).path()).unwrap();
+        assert_ne!(old_unfinished.results.info.ended, RunEnd::Completed);
+        assert!(RunOnDisk::read(Path::new("/nonexistent")).is_err());
+    }
+
+    #[test]
+    fn the_column_at_fault_is_named_for_every_typed_column() {
+        let headers = csv::StringRecord::from(vec!["case", "mode_a", "kind", "status", "seed"]);
+        let record = |fields: [&str; 5]| csv::StringRecord::from(fields.to_vec());
+        let at = |fields| suspect_column(&headers, &record(fields));
+        assert_eq!(at(["c", "numpy", "value", "new", "1"]), None);
+        assert_eq!(at(["c", "tflite", "value", "new", "1"]), Some("mode_a"));
+        assert_eq!(at(["c", "numpy", "Value", "new", "1"]), Some("kind"));
+        assert_eq!(at(["c", "numpy", "value", "fine", "1"]), Some("status"));
+        assert_eq!(at(["c", "numpy", "value", "new", "-1"]), Some("seed"));
+        let short = csv::StringRecord::from(vec!["c"]);
+        assert_eq!(suspect_column(&headers, &short), None);
+    }
+
+    #[test]
+    fn a_file_that_is_not_csv_is_an_error_naming_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("divergences.csv");
+        std::fs::write(&path, "case,input\nc,0\nc,0,extra\n").unwrap();
+        let message = read_rows(&path).unwrap_err().to_string();
+        assert!(message.contains("divergences.csv, row 1"), "{message}");
+    }
+
     #[test]
     fn regressions_come_before_generated_inputs_in_number_order() {
         let mut labels = vec!["10", "regression:b.npy", "2", "regression:a.npy"];
