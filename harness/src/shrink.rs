@@ -249,6 +249,8 @@ mod tests {
     struct Planted<F: Fn(&Image) -> bool> {
         bug: F,
         modes_run: usize,
+        /// Seconds each evaluation says it spent restarting workers.
+        restart_seconds: f64,
     }
 
     impl<F: Fn(&Image) -> bool> Evaluator for Planted<F> {
@@ -276,7 +278,7 @@ mod tests {
                 .collect();
             Ok(Evaluation {
                 outcomes,
-                restart_seconds: 0.0,
+                restart_seconds: self.restart_seconds,
             })
         }
 
@@ -316,6 +318,7 @@ mod tests {
         let mut evaluator = Planted {
             bug: four_channel_bug,
             modes_run: 0,
+            restart_seconds: 0.0,
         };
         let start = image(&[37, 21, 4], |i| (i * 7 % 256) as u8);
         let modes = [Mode::Numpy, Mode::Eager];
@@ -340,6 +343,9 @@ mod tests {
         assert_eq!(shrunk.image.shape(), &[1, 1, 4]);
         assert!(shrunk.image.iter().all(|&v| v == 0));
         assert!(shrunk.finished && shrunk.steps >= 2);
+        // Crashes are tried one at a time (each costs a restart): every try ran both modes.
+        assert!(shrunk.tried > shrunk.steps);
+        assert_eq!(evaluator.modes_run, 2 + 2 * shrunk.tried as usize);
         assert_eq!(shrunk.comparison.kind, Some(Kind::Crash));
         // A stop request ends shrinking at once, with what it has.
         let start = image(&[8, 8, 4], |_| 3);
@@ -356,6 +362,51 @@ mod tests {
         assert_eq!((stopped.steps, stopped.finished), (0, false));
     }
 
+    #[test]
+    fn time_spent_restarting_workers_does_not_count_against_the_time_box() {
+        let case = CaseInfo {
+            name: "planted".into(),
+            path: "planted.py".into(),
+            summary: String::new(),
+            tolerance: ToleranceSpec::default(),
+        };
+        let tolerance = ToleranceSpec::default();
+        let target = Target {
+            case: &case,
+            pair: ModePair::new(Mode::Numpy, Mode::Eager),
+            kind: Kind::Crash,
+            tolerance: &tolerance,
+            layout: Layout::Contiguous,
+        };
+        let run = |restart_seconds: f64| {
+            let mut evaluator = Planted {
+                bug: four_channel_bug,
+                modes_run: 0,
+                restart_seconds,
+            };
+            let start = image(&[30, 30, 4], |i| (i % 256) as u8);
+            let outcomes = (Outcome::array(start.mapv(f64::from), "float32"), b_crash());
+            let comparison = compare(&outcomes.0, &outcomes.1, &tolerance);
+            // Each evaluation takes a few milliseconds here; the box holds about one.
+            let slow = || {
+                std::thread::sleep(Duration::from_millis(3));
+                false
+            };
+            shrink(
+                &mut evaluator,
+                &target,
+                (start, outcomes, comparison),
+                Duration::from_millis(5),
+                &slow,
+            )
+            .unwrap()
+        };
+        assert!(!run(0.0).finished, "5 ms is too short without restarts");
+        let extended = run(10.0);
+        assert!(extended.finished, "each restart's 10 s is given back");
+        assert_eq!(extended.image.shape(), &[1, 1, 4]);
+    }
+
     fn b_crash() -> Outcome {
         Outcome::Crash(Crash {
             cause: "SIGSEGV".into(),
@@ -368,6 +419,7 @@ mod tests {
         let mut planted = Planted {
             bug: four_channel_bug,
             modes_run: 0,
+            restart_seconds: 0.0,
         };
         let mut cache = OutcomeCache::default();
         let picture = image(&[2, 2, 4], |i| i as u8);
@@ -407,6 +459,7 @@ mod tests {
                 crashes
             },
             modes_run: 0,
+            restart_seconds: 0.0,
         };
         let case = CaseInfo {
             name: "planted".into(),
