@@ -20,3 +20,19 @@ impl fmt::Display for Signature {
         write!(f, "{} {} {}", self.case, self.pair, self.kind)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mode::Mode;
+
+    #[test]
+    fn a_signature_reads_case_pair_kind() {
+        let signature = Signature {
+            case: "standardize".into(),
+            pair: ModePair::new(Mode::Numpy, Mode::Xla),
+            kind: Kind::Value,
+        };
+        assert_eq!(signature.to_string(), "standardize numpy-xla value");
+    }
+}

@@ -602,6 +602,166 @@ fn point_latest_at(root: &Path, run: &Path) {
 mod tests {
     use super::*;
 
+    use crate::baseline::{KnownDivergence, Status};
+    use crate::report::divergences::test_row;
+
+    /// The fixture run (tests/fixtures/run) with three pairs: scale01 numpy–eager diverging
+    /// in a new way, numpy–xla in a known way, and a third that agreed.
+    fn results() -> RunResults {
+        let text = include_str!("../../tests/fixtures/run/run.json");
+        let mut results: RunResults = serde_json::from_str(text).unwrap();
+        let eager = ModePair::new(Mode::Numpy, Mode::Eager);
+        let xla = ModePair::new(Mode::Numpy, Mode::Xla);
+        let graph = ModePair::new(Mode::Numpy, Mode::Graph);
+        let mut pairs = vec![
+            PairSummary::new("scale01", eager),
+            PairSummary::new("scale01", xla),
+            PairSummary::new("scale01", graph),
+        ];
+        for (pair, (diverge, status)) in
+            pairs
+                .iter_mut()
+                .zip([(2, Some(Status::New)), (1, Some(Status::Known)), (0, None)])
+        {
+            (pair.inputs, pair.agree, pair.diverge) = (5, 5 - diverge, diverge);
+            if diverge > 0 {
+                pair.kinds.insert(Kind::Value, diverge);
+            }
+            pair.status = status;
+            pair.max_abs = Some(1.5e-7 * diverge as f64);
+        }
+        let mut new = test_row("scale01", "3", eager, Kind::Value);
+        new.occurrences = 2;
+        new.reproducer = "inputs/scale01-numpy-eager-value.npy".into();
+        let mut known = test_row("scale01", "4", xla, Kind::Value);
+        known.status = Status::Known;
+        results.pairs = pairs;
+        results.rows = vec![new, known];
+        results.info.known_not_seen = vec![KnownDivergence {
+            case: "scale01".into(),
+            pair: graph,
+            kind: Kind::Nan,
+            max_abs: None,
+            max_ulp: None,
+            reason: "fixed upstream?".into(),
+        }];
+        results
+    }
+
+    fn render(name: &str) -> String {
+        let export = exports()
+            .into_iter()
+            .find(|export| export.file_name() == name)
+            .unwrap_or_else(|| panic!("no export {name}"));
+        String::from_utf8(export.render(&results()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_export_states_each_pairs_verdict() {
+        let names: Vec<&str> = exports().iter().map(|e| e.file_name()).collect();
+        assert_eq!(
+            names,
+            ["summary.csv", "summary.md", "junit.xml", "run.json"]
+        );
+        let csv = render("summary.csv");
+        assert!(
+            csv.contains("\nscale01,numpy,eager,5,3,2,value:2,new,3e-7,"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("\nscale01,numpy,xla,5,4,1,value:1,known,1.5e-7,"),
+            "{csv}"
+        );
+        assert!(csv.contains("\nscale01,numpy,graph,5,5,0,,,0,"), "{csv}");
+        let md = render("summary.md");
+        assert!(
+            md.contains("| scale01 | numpy–eager | **diverge, new** 2/5 (value:2) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| scale01 | numpy–xla | known divergence 1/5 (value:1) |"),
+            "{md}"
+        );
+        assert!(md.contains("| scale01 | numpy–graph | agree 5/5 |"), "{md}");
+        assert!(
+            md.contains("- scale01 numpy-graph nan: fixed upstream?"),
+            "{md}"
+        );
+        let junit = render("junit.xml");
+        assert!(
+            junit.contains(r#"<testsuites name="tfdiff" tests="3" failures="1" errors="0">"#),
+            "{junit}"
+        );
+        assert!(
+            junit.contains(
+                r#"<failure message="value divergence on 2 of 5 inputs (new)" type="value">"#
+            ),
+            "{junit}"
+        );
+        assert!(
+            junit.contains("reproducer: inputs/scale01-numpy-eager-value.npy"),
+            "{junit}"
+        );
+        assert!(
+            junit.contains("known value divergence on 1 input(s)"),
+            "{junit}"
+        );
+        assert!(
+            junit.contains(r#"<testcase name="numpy-graph" classname="tfdiff.scale01">"#),
+            "{junit}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render("run.json")).unwrap();
+        assert_eq!(json["pairs"][0]["status"], "new");
+        let mut table = Vec::new();
+        print_table(&results(), &mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].starts_with("case     pair         verdict"),
+            "{table}"
+        );
+        assert!(
+            lines[1].contains("numpy-eager  DIVERGE 2/5 value:2"),
+            "{table}"
+        );
+        assert!(
+            lines[2].contains("numpy-xla    known 1/5 value:1"),
+            "{table}"
+        );
+        assert!(lines[3].contains("numpy-graph  agree 5/5"), "{table}");
+    }
+
+    #[test]
+    fn paths_inside_the_run_directory_are_written_relative_to_it() {
+        let run = Path::new("/r/run");
+        assert_eq!(display_path(&run.join("inputs/x.npy"), run), "inputs/x.npy");
+        assert_eq!(
+            display_path(Path::new("/elsewhere/x.npy"), run),
+            "/elsewhere/x.npy"
+        );
+    }
+
+    #[test]
+    fn the_divergence_log_is_the_file_and_the_rows_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DIVERGENCES_FILE);
+        let mut log = DivergenceLog::create(path.clone()).unwrap();
+        assert!(log.is_empty() && log.len() == 0);
+        let pair = ModePair::new(Mode::Numpy, Mode::Eager);
+        assert_eq!(
+            log.append(test_row("c", "0", pair, Kind::Value)).unwrap(),
+            0
+        );
+        assert_eq!(log.append(test_row("c", "1", pair, Kind::Nan)).unwrap(), 1);
+        assert_eq!((log.len(), log.is_empty()), (2, false));
+        log.row_mut(0).occurrences = 7;
+        log.rows_mut()[1].status = Status::Known;
+        log.rewrite().unwrap();
+        let read = crate::run_on_disk::read_rows(&path).unwrap();
+        assert_eq!(read, log.rows());
+        assert_eq!((read[0].occurrences, read[1].status), (7, Status::Known));
+    }
+
     #[test]
     fn how_a_run_ended_reads_back_as_written_and_only_completed_is_complete() {
         for end in [
