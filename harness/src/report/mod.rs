@@ -746,7 +746,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DIVERGENCES_FILE);
         let mut log = DivergenceLog::create(path.clone()).unwrap();
-        assert!(log.is_empty() && log.len() == 0);
+        assert!(log.is_empty());
+        assert_eq!(log.len(), 0);
         let pair = ModePair::new(Mode::Numpy, Mode::Eager);
         assert_eq!(
             log.append(test_row("c", "0", pair, Kind::Value)).unwrap(),
