@@ -264,9 +264,12 @@ fn reports_are_identical_whatever_the_number_of_workers() {
     let one = run("1");
     let two = run("2");
     for file in ["divergences.csv", "summary.csv", "summary.md", "junit.xml"] {
-        let a = std::fs::read(one.path().join(file)).unwrap();
-        let b = std::fs::read(two.path().join(file)).unwrap();
-        assert!(a == b, "{file} differs between --jobs 1 and --jobs 2");
+        let a = std::fs::read_to_string(one.path().join(file)).unwrap();
+        let b = std::fs::read_to_string(two.path().join(file)).unwrap();
+        assert!(
+            a == b,
+            "{file} differs between --jobs 1 and --jobs 2:\n--- 1\n{a}\n--- 2\n{b}"
+        );
     }
     assert_eq!(run_json(one.path())["workers"]["jobs"], 1);
     assert_eq!(run_json(two.path())["workers"]["jobs"], 2);
