@@ -295,26 +295,36 @@ mod tests {
         }
     }
 
-    fn four_channel_bug(image: &Image) -> bool {
-        image.ndim() == 3 && image.shape()[2] == 4 && !image.is_empty()
-    }
-
-    #[test]
-    fn shrink_drives_the_evaluator_to_a_one_pixel_crash() {
+    /// The planted case, with the default tolerance.
+    fn planted() -> (CaseInfo, ToleranceSpec) {
         let case = CaseInfo {
             name: "planted".into(),
             path: "planted.py".into(),
             summary: String::new(),
             tolerance: ToleranceSpec::default(),
         };
-        let tolerance = ToleranceSpec::default();
-        let target = Target {
-            case: &case,
+        (case, ToleranceSpec::default())
+    }
+
+    /// A crash of numpy–eager in `case` to shrink.
+    fn crash_target<'a>(case: &'a CaseInfo, tolerance: &'a ToleranceSpec) -> Target<'a> {
+        Target {
+            case,
             pair: ModePair::new(Mode::Numpy, Mode::Eager),
             kind: Kind::Crash,
-            tolerance: &tolerance,
+            tolerance,
             layout: Layout::Contiguous,
-        };
+        }
+    }
+
+    fn four_channel_bug(image: &Image) -> bool {
+        image.ndim() == 3 && image.shape()[2] == 4 && !image.is_empty()
+    }
+
+    #[test]
+    fn shrink_drives_the_evaluator_to_a_one_pixel_crash() {
+        let (case, tolerance) = planted();
+        let target = crash_target(&case, &tolerance);
         let mut evaluator = Planted {
             bug: four_channel_bug,
             modes_run: 0,
@@ -364,20 +374,8 @@ mod tests {
 
     #[test]
     fn time_spent_restarting_workers_does_not_count_against_the_time_box() {
-        let case = CaseInfo {
-            name: "planted".into(),
-            path: "planted.py".into(),
-            summary: String::new(),
-            tolerance: ToleranceSpec::default(),
-        };
-        let tolerance = ToleranceSpec::default();
-        let target = Target {
-            case: &case,
-            pair: ModePair::new(Mode::Numpy, Mode::Eager),
-            kind: Kind::Crash,
-            tolerance: &tolerance,
-            layout: Layout::Contiguous,
-        };
+        let (case, tolerance) = planted();
+        let target = crash_target(&case, &tolerance);
         let run = |restart_seconds: f64| {
             let mut evaluator = Planted {
                 bug: four_channel_bug,
@@ -461,20 +459,8 @@ mod tests {
             modes_run: 0,
             restart_seconds: 0.0,
         };
-        let case = CaseInfo {
-            name: "planted".into(),
-            path: "planted.py".into(),
-            summary: String::new(),
-            tolerance: ToleranceSpec::default(),
-        };
-        let tolerance = ToleranceSpec::default();
-        let target = Target {
-            case: &case,
-            pair: ModePair::new(Mode::Numpy, Mode::Eager),
-            kind: Kind::Crash,
-            tolerance: &tolerance,
-            layout: Layout::Contiguous,
-        };
+        let (case, tolerance) = planted();
+        let target = crash_target(&case, &tolerance);
         let outcomes = (Outcome::array(image.mapv(f64::from), "float32"), b_crash());
         let comparison = compare(&outcomes.0, &outcomes.1, &tolerance);
         let shrunk = shrink(
