@@ -767,7 +767,6 @@ impl Session {
             shape: input.image.shape(),
             original_shape: input.image.shape(),
             pair: divergent.pair,
-            kind: comparison.kind.expect("only divergences are logged"),
             outcomes: divergent.outcomes,
             comparison,
         });
@@ -866,7 +865,6 @@ impl Session {
             shape: shrunk.image.shape(),
             original_shape: input.image.shape(),
             pair,
-            kind,
             outcomes: (&shrunk.outcomes.0, &shrunk.outcomes.1),
             comparison: &shrunk.comparison,
         });

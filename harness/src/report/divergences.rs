@@ -26,7 +26,6 @@ pub struct Finding<'a> {
     pub shape: &'a [usize],
     pub original_shape: &'a [usize],
     pub pair: ModePair,
-    pub kind: Kind,
     pub outcomes: (&'a Outcome, &'a Outcome),
     pub comparison: &'a PairComparison,
 }
@@ -92,7 +91,10 @@ impl DivergenceRow {
             original_shape: format_shape(finding.original_shape),
             mode_a,
             mode_b,
-            kind: finding.kind,
+            kind: finding
+                .comparison
+                .kind
+                .expect("a finding is a divergence: its comparison has a kind"),
             // Judged against the baseline once the pair's errors are known.
             status: Status::New,
             occurrences: 1,
@@ -257,7 +259,6 @@ pub fn test_row(case: &str, input: &str, pair: ModePair, kind: Kind) -> Divergen
         shape: &[1],
         original_shape: &[1],
         pair,
-        kind,
         outcomes: (&outcome, &outcome),
         comparison: &comparison,
     })
@@ -286,7 +287,6 @@ mod tests {
             shape: &[1, 1],
             original_shape: &[2, 2],
             pair: ModePair::new(Mode::Numpy, Mode::Eager),
-            kind: Kind::Error,
             outcomes: (&outcome, &outcome),
             comparison: &comparison,
         })
