@@ -399,17 +399,7 @@ mod tests {
     use crate::mode::ModePair;
     use crate::report::divergences::test_row;
 
-    /// A run read from a real run.json (tests/fixtures/run) with `rows` as its divergences.
-    pub fn run_with(rows: Vec<DivergenceRow>) -> RunOnDisk {
-        let text = include_str!("../tests/fixtures/run/run.json");
-        let mut results: crate::report::RunResults = serde_json::from_str(text).unwrap();
-        results.rows = rows;
-        RunOnDisk {
-            dir: PathBuf::from("run"),
-            results,
-            occurrences: Vec::new(),
-        }
-    }
+    use crate::run_on_disk::fixture_run as run_with;
 
     #[test]
     fn signatures_are_new_gone_or_persisting_new_first() {

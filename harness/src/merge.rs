@@ -396,15 +396,10 @@ mod tests {
 
     /// Shard `index` of `count`, read from a real run.json (tests/fixtures/run), with `rows`.
     fn shard(index: u64, count: u64, rows: Vec<DivergenceRow>) -> RunOnDisk {
-        let text = include_str!("../tests/fixtures/run/run.json");
-        let mut results: RunResults = serde_json::from_str(text).unwrap();
-        results.info.config.shard = Some(Shard { index, count });
-        results.rows = rows;
-        RunOnDisk {
-            dir: PathBuf::from(format!("shard{index}")),
-            results,
-            occurrences: Vec::new(),
-        }
+        let mut shard = crate::run_on_disk::fixture_run(rows);
+        shard.results.info.config.shard = Some(Shard { index, count });
+        shard.dir = PathBuf::from(format!("shard{index}"));
+        shard
     }
 
     fn row(input: &str, kind: Kind, occurrences: u64) -> DivergenceRow {

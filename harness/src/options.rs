@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_run_json_written_before_a_setting_existed_reads_with_its_default() {
-        let text = include_str!("../tests/fixtures/run/run.json");
+        let text = crate::run_on_disk::FIXTURE_RUN_JSON;
         let mut json: serde_json::Value = serde_json::from_str(text).unwrap();
         let config = json["config"].as_object_mut().unwrap();
         for key in ["jobs", "timeout", "max_output_bytes", "xla_cache"] {

@@ -144,6 +144,22 @@ fn suspect_column<'a>(
         .map(|(name, _)| name)
 }
 
+/// A real run.json (one case, numpy–eager, 3 inputs), for tests of what reads run directories.
+#[cfg(test)]
+pub const FIXTURE_RUN_JSON: &str = include_str!("../tests/fixtures/run/run.json");
+
+/// The fixture run as read back from a directory "run", with `rows` as its divergences.
+#[cfg(test)]
+pub fn fixture_run(rows: Vec<DivergenceRow>) -> RunOnDisk {
+    let mut results: RunResults = serde_json::from_str(FIXTURE_RUN_JSON).unwrap();
+    results.rows = rows;
+    RunOnDisk {
+        dir: PathBuf::from("run"),
+        results,
+        occurrences: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,8 +210,7 @@ mod tests {
     /// before run.json said how a run ended).
     fn run_dir(ended: Option<&str>, finished: bool) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let text = include_str!("../tests/fixtures/run/run.json");
-        let mut json: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(FIXTURE_RUN_JSON).unwrap();
         match ended {
             Some(end) => json["ended"] = end.into(),
             None => {

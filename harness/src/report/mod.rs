@@ -608,8 +608,7 @@ mod tests {
     /// The fixture run (tests/fixtures/run) with three pairs: scale01 numpy–eager diverging
     /// in a new way, numpy–xla in a known way, and a third that agreed.
     fn results() -> RunResults {
-        let text = include_str!("../../tests/fixtures/run/run.json");
-        let mut results: RunResults = serde_json::from_str(text).unwrap();
+        let mut results = crate::run_on_disk::fixture_run(Vec::new()).results;
         let eager = ModePair::new(Mode::Numpy, Mode::Eager);
         let xla = ModePair::new(Mode::Numpy, Mode::Xla);
         let graph = ModePair::new(Mode::Numpy, Mode::Graph);
