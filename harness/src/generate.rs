@@ -558,10 +558,8 @@ mod tests {
             seed_bytes(crate::options::DEFAULT_SEED, 0)[..8],
             [54, 137, 135, 251, 193, 106, 0, 117]
         );
-        eprintln!(
-            "GOLDEN1 {:?}",
-            &seed_bytes(crate::options::DEFAULT_SEED, 1)[..8]
-        );
+        // A seed with every bit set still gives each input its own stream (mixing by xor).
+        assert_ne!(seed_bytes(u64::MAX, 1), seed_bytes(u64::MAX, 2));
         // The 8-byte words of one stream differ from each other too.
         let words: std::collections::BTreeSet<&[u8]> = base.chunks(8).collect();
         assert_eq!(words.len(), 4);
@@ -684,6 +682,32 @@ mod tests {
                 None | Some(1) | Some(3) | Some(4)
             ));
         }
+    }
+
+    #[test]
+    fn side1_shapes_are_one_row_one_column_or_one_pixel_and_large_sides_exceed_max_side() {
+        let (mut row, mut column, mut pixel) = (0, 0, 0);
+        for seed in 0..40 {
+            let generator = ImageGenerator::new(seed, 3, 4);
+            for shape in generator.pool() {
+                let (h, w) = (shape.shape[0], shape.shape[1]);
+                match shape.class {
+                    ShapeClass::Side1 => match (h, w) {
+                        (1, 1) => pixel += 1,
+                        (1, _) => row += 1,
+                        (_, 1) => column += 1,
+                        _ => panic!("{shape:?}"),
+                    },
+                    // max_side 3: a large side is 4, the only side above 3 up to 4.
+                    ShapeClass::Large => assert_eq!((h, w), (4, 4), "{shape:?}"),
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            row > 10 && column > 10 && pixel > 10,
+            "{row} {column} {pixel}"
+        );
     }
 
     #[test]

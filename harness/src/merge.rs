@@ -542,6 +542,70 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_is_matched_across_shards_by_case_and_modes_together() {
+        let summary = |case: &str, b: Mode, inputs: u64| {
+            let mut pair = PairSummary::new(case, ModePair::new(Mode::Numpy, b));
+            (pair.inputs, pair.agree) = (inputs, inputs);
+            pair
+        };
+        let mut shards = [shard(1, 2, vec![]), shard(2, 2, vec![])];
+        shards[0].results.pairs = vec![
+            summary("a", Mode::Eager, 1),
+            summary("a", Mode::Xla, 2),
+            summary("b", Mode::Eager, 4),
+        ];
+        // The second shard lists them in another order.
+        shards[1].results.pairs = vec![
+            summary("b", Mode::Eager, 40),
+            summary("a", Mode::Xla, 20),
+            summary("a", Mode::Eager, 10),
+        ];
+        let merged: Vec<(String, Mode, u64)> = merged_pairs(&shards)
+            .into_iter()
+            .map(|p| (p.case.clone(), p.mode_b, p.inputs))
+            .collect();
+        assert_eq!(
+            merged,
+            [
+                ("a".to_string(), Mode::Eager, 11),
+                ("a".to_string(), Mode::Xla, 22),
+                ("b".to_string(), Mode::Eager, 44),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rows_reproducer_script_and_regression_are_copied_with_the_regressions_json() {
+        let root = tempfile::tempdir().unwrap();
+        let mut shard = shard(1, 2, vec![]);
+        shard.dir = root.path().join("shard1");
+        let files = [
+            "inputs/x.npy",
+            "scripts/x.py",
+            "regressions/scale01/r.npy",
+            "regressions/scale01/r.json",
+        ];
+        for file in files {
+            let path = shard.dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, file).unwrap();
+        }
+        let out = root.path().join("out");
+        let mut row = row("3", Kind::Value, 1);
+        (row.reproducer, row.script) = ("inputs/x.npy".into(), "scripts/x.py".into());
+        // Where the run saved it: only the file name is looked up in the shard's copy.
+        row.regression = "/project/cases/regressions/scale01/r.npy".into();
+        copy_artifacts(&shard, &out, &row).unwrap();
+        for file in files {
+            assert_eq!(
+                std::fs::read_to_string(out.join(file)).unwrap(),
+                file,
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
     fn occurrences_and_the_files_rows_name_are_copied_from_inside_the_shards() {
         let root = tempfile::tempdir().unwrap();
         let mut shards = [shard(1, 2, vec![]), shard(2, 2, vec![])];

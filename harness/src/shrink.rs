@@ -531,6 +531,64 @@ mod tests {
     }
 
     #[test]
+    fn cuts_are_every_shorter_slice_of_the_first_two_axes_and_fewer_channels() {
+        use Candidate::*;
+        let slice = |axis, start, end| Slice { axis, start, end };
+        // All zeros: only the cuts, no value candidates. 4 rows: halves at 2; 1 column: only
+        // the empty slices are shorter; 3 channels: one fewer kept is 1, never 3.
+        assert_eq!(
+            candidates(&image(&[4, 1, 3], |_| 0)),
+            [
+                Rank2,
+                Channels(1),
+                slice(0, 0, 1),
+                slice(0, 0, 2),
+                slice(0, 2, 4),
+                slice(0, 0, 3),
+                slice(0, 1, 4),
+                slice(1, 0, 0),
+                slice(1, 1, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn value_candidates_merge_values_then_lower_single_elements() {
+        use Candidate::*;
+        let element = |position, value| Element { position, value };
+        let found = candidates(&image(&[1, 3], |i| [4, 1, 2][i]));
+        // After the cuts of a 1x3 image (two empty row slices, three column slices)...
+        assert_eq!(found.len(), 5 + 13, "{found:?}");
+        assert_eq!(
+            found[5..],
+            [
+                Zero,
+                // Values 1, 2, 4: 4 merges into 1 then into 2; 2 into 1 (its neighbour).
+                Replace { from: 4, to: 1 },
+                Replace { from: 4, to: 2 },
+                Replace { from: 2, to: 1 },
+                SubtractMin,
+                Halve,
+                // 4 → 0, 2, 3; 1 → 0 only; 2 → 0, 1, 1.
+                element(0, 0),
+                element(0, 2),
+                element(0, 3),
+                element(1, 0),
+                element(2, 0),
+                element(2, 1),
+                element(2, 1),
+            ]
+        );
+        // A minimum of 0 has nothing to subtract; past 64 elements no single-element steps.
+        let with_zero = candidates(&image(&[1, 2], |i| [0, 3][i]));
+        assert!(!with_zero.contains(&SubtractMin), "{with_zero:?}");
+        let count =
+            |list: &[Candidate]| list.iter().filter(|c| matches!(c, Element { .. })).count();
+        assert_eq!(count(&candidates(&image(&[8, 8], |_| 1))), 64);
+        assert_eq!(count(&candidates(&image(&[5, 13], |_| 1))), 0);
+    }
+
+    #[test]
     fn rank2_comes_before_fewer_channels() {
         let start = image(&[2, 2, 4], |_| 9);
         assert_eq!(candidates(&start)[0], Candidate::Rank2);

@@ -731,6 +731,58 @@ mod tests {
     }
 
     #[test]
+    fn what_a_case_printed_is_noted_under_its_last_row() {
+        let mut results = results();
+        let mut other = PairSummary::new("zoom", ModePair::new(Mode::Numpy, Mode::Eager));
+        (other.inputs, other.agree) = (5, 5);
+        results.pairs.push(other);
+        for (case, lines) in [("scale01", 3), ("zoom", 1)] {
+            let printed = Printed {
+                lines,
+                first: vec![format!("hello from {case}")],
+            };
+            results.info.case_output.insert(case.into(), printed);
+        }
+        let mut table = Vec::new();
+        print_table(&results, &mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        let note = |case: &str, lines: u64| {
+            format!(
+                "  {case} printed {lines} line(s) while it ran, first \"hello from {case}\" \
+                 (all in {CASE_OUTPUT_FILE})"
+            )
+        };
+        assert!(lines[3].contains("numpy-graph"), "{table}");
+        assert_eq!(lines[4], note("scale01", 3), "{table}");
+        assert!(lines[5].starts_with("zoom "), "{table}");
+        assert_eq!(lines[6], note("zoom", 1), "{table}");
+        assert!(
+            lines[7].contains("known nan divergence did not occur"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_pairs_first_error_is_noted_in_summary_md() {
+        let mut results = results();
+        results.pairs[0].first_error = Some("numpy raised ValueError: bad".into());
+        let export = exports()
+            .into_iter()
+            .find(|export| export.file_name() == "summary.md")
+            .unwrap();
+        let md = String::from_utf8(export.render(&results).unwrap()).unwrap();
+        assert!(
+            md.contains(
+                "First error of each pair that raised:\n\n\
+                 - scale01 numpy–eager: `numpy raised ValueError: bad`\n"
+            ),
+            "{md}"
+        );
+        assert!(!render("summary.md").contains("First error"));
+    }
+
+    #[test]
     fn paths_inside_the_run_directory_are_written_relative_to_it() {
         let run = Path::new("/r/run");
         assert_eq!(display_path(&run.join("inputs/x.npy"), run), "inputs/x.npy");

@@ -52,8 +52,11 @@ pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Resul
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
+        if index == 0 {
+            continue; // the header
+        }
         // Under a case's last row: what it printed, if anything (the lines are in a file).
-        let last_of_case = index > 0 && rows.get(index + 1).is_none_or(|next| next[0] != row[0]);
+        let last_of_case = rows.get(index + 1).is_none_or(|next| next[0] != row[0]);
         if let Some(printed) = results
             .info
             .case_output
