@@ -11,14 +11,19 @@ import hashlib
 import importlib.util
 import os
 import platform
+import re
+import shutil
 import site
 import sys
+import tempfile
 import warnings
 
 np = None
 tf = None
 
-MODES = ("numpy", "eager", "graph", "xla", "v1")
+MODES = ("numpy", "eager", "graph", "xla", "v1", "tflite", "saved_model", "tfdata")
+# The modes that build something once per input rank (a trace, a conversion, an export).
+BUILT_PER_RANK = ("graph", "xla", "v1", "tflite", "saved_model", "tfdata")
 # dtype names whose values Rust can compare; anything else is a case returning the wrong thing.
 FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64", "longdouble")
 MESSAGE_LIMIT = 300
@@ -189,6 +194,7 @@ def environment_info():
         info["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
         info["inter_op_threads"] = tf.config.threading.get_inter_op_parallelism_threads()
         info["thread_spinning_disabled"] = THREAD_SPINNING_DISABLED
+        info["tflite_interpreter"] = tflite_interpreter_name()
     if np is not None:
         try:
             blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
@@ -196,6 +202,29 @@ def environment_info():
         except Exception:  # older NumPy: show_config has no dict mode
             info["numpy_blas"] = None
     return info
+
+
+def tflite_interpreter_name():
+    """Which TFLite interpreter the tflite mode runs: the standalone LiteRT package when it is
+    installed, else the one in TensorFlow (deprecated there in favour of LiteRT)."""
+    from importlib import metadata
+
+    if importlib.util.find_spec("ai_edge_litert") is not None:
+        try:
+            return "ai_edge_litert %s" % metadata.version("ai-edge-litert")
+        except metadata.PackageNotFoundError:
+            return "ai_edge_litert"
+    return "tf.lite (tensorflow %s)" % tf.__version__
+
+
+def tflite_interpreter(model):
+    """An interpreter of the TFLite flatbuffer `model`, from the package tflite_interpreter_name
+    names (its default op resolver: the XNNPACK delegate where it applies, as on a phone)."""
+    if importlib.util.find_spec("ai_edge_litert") is not None:
+        from ai_edge_litert.interpreter import Interpreter
+    else:
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_content=model)
 
 
 def onednn_state():
@@ -210,9 +239,16 @@ def onednn_state():
     return {"TF_ENABLE_ONEDNN_OPTS": flag, "is_mkl_enabled": mkl_build}
 
 
+# Terminal colours, as Keras puts them in its messages.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def short_message(error):
     """One line of an exception's message: TF's 'in user code:' traces keep only the cause."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = ANSI_ESCAPE.sub("", str(error))
+    if type(error).__name__ == "ConverterError":
+        return limited(converter_summary(text) or " ".join(text.split()))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ""
     text = lines[-1] if lines[0].startswith("in user code") else " ".join(lines)
@@ -220,9 +256,31 @@ def short_message(error):
     prefix = type(error).__name__ + ": "
     if text.startswith(prefix):
         text = text[len(prefix):]
+    return limited(text)
+
+
+def limited(text):
     if len(text) > MESSAGE_LIMIT:
         text = text[: MESSAGE_LIMIT - 3] + "..."
     return text
+
+
+def converter_summary(text):
+    """What the TFLite converter's message says is wrong, without the MLIR dump and the Python
+    source locations around it: its errors, the ops it would need TF Select for, and the first
+    op's signature. None when the message has none of these."""
+    lines = text.splitlines()
+    parts = []
+    for number, line in enumerate(lines):
+        _, found, error = line.partition(": error: ")
+        if found and not error.startswith("failed while converting"):
+            parts.append(error.strip())
+        elif line.startswith("TF Select ops:"):
+            parts.append(line.strip())
+        elif line.strip() == "Details:" and number + 1 < len(lines):
+            parts.append(lines[number + 1].strip())
+    unique = list(dict.fromkeys(part for part in parts if part))
+    return "; ".join(unique) or None
 
 
 # The process-wide settings as they were before any case ran (see restore_process_state).
@@ -302,6 +360,11 @@ def load_case(path):
     if spec is None or spec.loader is None:
         raise CaseLoadError("%s: not a Python file" % path)
     module = importlib.util.module_from_spec(spec)
+    # As when Python runs a script: the file's directory is importable, so a case can import
+    # its helpers (files named _*.py beside it, which are not cases themselves).
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -427,7 +490,8 @@ def with_layout(image, layout):
 
 
 class Case:
-    """One loaded case, with its traced graph/XLA/v1 functions cached per input rank."""
+    """One loaded case, with what its TensorFlow modes build (a traced function, a v1 Session, a
+    TFLite interpreter, a reloaded SavedModel) cached per input rank."""
 
     def __init__(self, name, path, module, tolerance):
         self.name = name
@@ -436,11 +500,17 @@ class Case:
         self.tolerance = tolerance
         self.numpy_fn = module.numpy
         self.tensorflow_fn = module.tensorflow
-        self._failed_traces = {"graph": 0, "xla": 0, "v1": 0}
+        self._failed_traces = {mode: 0 for mode in BUILT_PER_RANK}
         # What this case changed of NumPy's process-wide state, and where (restored each time).
         self.state_changes = set()
         self._functions = {}  # (mode, rank) -> tf.function, or ("error", type, message)
         self._sessions = {}  # rank -> (session, placeholder, output) or an error outcome
+        self._tflite = {}  # rank -> [interpreter, input shape], or an error outcome
+        self._saved_models = {}  # rank -> a reloaded signature, or an error outcome
+        self._exports = 0  # SavedModels written and reloaded
+        self._loaded_model = None  # the last one: its signatures live as long as it does
+        # Whether the XNNPACK delegate took over part of a TFLite model (None: no model ran).
+        self.tflite_xnnpack = None
 
     def run(self, image, modes, layout="contiguous"):
         """Runs `image` through each mode; returns one outcome per mode, in order. `layout` is
@@ -466,25 +536,42 @@ class Case:
             return array_outcome(self.numpy_fn(with_layout(image, layout)))
         if mode == "eager":
             return array_outcome(self.tensorflow_fn(tf.constant(image.copy())))
-        if mode in ("graph", "xla"):
+        if mode in ("graph", "xla", "tfdata"):
             function = self._traced(mode, image.ndim)
             if isinstance(function, tuple):
                 return function
             return array_outcome(function(tf.constant(image.copy())))
         if mode == "v1":
             return self._run_v1(image)
+        if mode == "tflite":
+            return self._run_tflite(image)
+        if mode == "saved_model":
+            return self._run_saved_model(image)
         raise ValueError("unknown mode %r" % mode)
 
+    def _function(self, mode, rank):
+        """The tf.function of `mode` for one rank (unknown dimensions), not traced yet. It wraps
+        the case's own function, so AutoGraph converts its source as it would in the user's
+        code; tracing is counted by TensorFlow itself."""
+        signature = [tf.TensorSpec([None] * rank, tf.uint8, name="image")]
+        if mode == "tfdata":
+            # An input pipeline: the case's function mapped over a dataset of the one image,
+            # with tf.data's default options. The pipeline is built in a tf.function, as
+            # Keras' fit iterates a dataset, so the map function is traced once per rank.
+            tensorflow_fn = self.tensorflow_fn
+
+            def pipeline(image):
+                return tf.data.Dataset.from_tensors(image).map(tensorflow_fn).get_single_element()
+
+            # AutoGraph converts the case's function where tf.data maps it, not the pipeline.
+            return tf.function(pipeline, input_signature=signature, autograph=False)
+        return tf.function(self.tensorflow_fn, input_signature=signature, jit_compile=(mode == "xla"))
+
     def _traced(self, mode, rank):
-        """A tf.function traced once per rank (unknown dimensions), or the tracing error."""
+        """`_function(mode, rank)` traced, or the tracing error."""
         key = (mode, rank)
         if key not in self._functions:
-            # tf.function wraps the case's own function, so AutoGraph converts its source as it
-            # would in the user's code; tracing is counted by TensorFlow itself.
-            signature = [tf.TensorSpec([None] * rank, tf.uint8)]
-            function = tf.function(
-                self.tensorflow_fn, input_signature=signature, jit_compile=(mode == "xla")
-            )
+            function = self._function(mode, rank)
             try:
                 function.get_concrete_function()
                 self._functions[key] = function
@@ -503,12 +590,15 @@ class Case:
             self._traced("xla", rank)
 
     def trace_counts(self):
-        """Traces per mode so far, failed ones included: one per rank when nothing retraces."""
+        """What each mode built so far, failed attempts included — traces (graph, xla, tfdata,
+        v1), conversions (tflite), exports (saved_model): one per rank when nothing rebuilds."""
         counts = dict(self._failed_traces)
         for (mode, _rank), function in self._functions.items():
             if not isinstance(function, tuple):
                 counts[mode] += function.experimental_get_tracing_count()
         counts["v1"] += sum(1 for entry in self._sessions.values() if not isinstance(entry[0], str))
+        counts["tflite"] += sum(1 for entry in self._tflite.values() if isinstance(entry, list))
+        counts["saved_model"] += self._exports
         return counts
 
     def _run_v1(self, image):
@@ -530,3 +620,89 @@ class Case:
             return entry
         session, placeholder, output = entry
         return array_outcome(session.run(output, feed_dict={placeholder: image.copy()}))
+
+    def _run_tflite(self, image):
+        """The phone: the function converted to a TFLite model with dynamic dimensions (once
+        per rank, the converter's defaults), its input resized to the image's shape."""
+        rank = image.ndim
+        if rank not in self._tflite:
+            try:
+                function = self._function("tflite", rank)
+                converter = tf.lite.TFLiteConverter.from_concrete_functions(
+                    [function.get_concrete_function()], function
+                )
+                self._tflite[rank] = [tflite_interpreter(converter.convert()), None]
+            except Exception as error:
+                # The converter's refusal is this mode's outcome on every input of the rank.
+                self._tflite[rank] = error_outcome(error)
+                self._failed_traces["tflite"] += 1
+        entry = self._tflite[rank]
+        if isinstance(entry, tuple):
+            return entry
+        interpreter, shape = entry
+        index = interpreter.get_input_details()[0]["index"]
+        if shape != image.shape:
+            interpreter.resize_tensor_input(index, image.shape, strict=False)
+            interpreter.allocate_tensors()
+            entry[1] = image.shape
+        interpreter.set_tensor(index, image.copy())
+        interpreter.invoke()
+        if not self.tflite_xnnpack:
+            self.tflite_xnnpack = tflite_delegated(interpreter)
+        return array_outcome(single_output(
+            [interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()]))
+
+    def _run_saved_model(self, image):
+        """The serving path: the function exported with tf.saved_model.save in a tf.Module
+        with one signature per rank, reloaded with tf.saved_model.load and called through the
+        signature of the image's rank."""
+        rank = image.ndim
+        if rank not in self._saved_models:
+            self._export(rank)
+        signature = self._saved_models[rank]
+        if isinstance(signature, tuple):
+            return signature
+        outputs = signature(image=tf.constant(image.copy()))
+        return array_outcome(single_output([outputs[key] for key in sorted(outputs)]))
+
+    def _export(self, rank):
+        """Exports a module with a signature for `rank` and for every rank exported before
+        (a new rank, a new export: the ranks seen so far are all in the one module)."""
+        ranks = sorted({r for r, s in self._saved_models.items() if not isinstance(s, tuple)} | {rank})
+        module = tf.Module()
+        try:
+            signatures = {}
+            for r in ranks:
+                function = self._function("saved_model", r)
+                setattr(module, "rank%d" % r, function)
+                signatures["rank%d" % r] = function.get_concrete_function()
+            directory = tempfile.mkdtemp(prefix="tfdiff-saved-model-")
+            try:
+                tf.saved_model.save(module, directory, signatures=signatures)
+                loaded = tf.saved_model.load(directory)
+            finally:
+                shutil.rmtree(directory, ignore_errors=True)
+        except Exception as error:
+            self._saved_models[rank] = error_outcome(error)
+            self._failed_traces["saved_model"] += 1
+            return
+        self._exports += 1
+        self._loaded_model = loaded
+        for r in ranks:
+            self._saved_models[r] = loaded.signatures["rank%d" % r]
+
+
+def single_output(outputs):
+    """The one array among a model's outputs; a case returns one array."""
+    if len(outputs) != 1:
+        raise BadOutput("the converted model has %d outputs; a case returns one array" % len(outputs))
+    return outputs[0]
+
+
+def tflite_delegated(interpreter):
+    """Whether a delegate (XNNPACK, on CPU) took over nodes of the interpreter's plan: they
+    show as DELEGATE nodes. None when this interpreter cannot say."""
+    try:
+        return any(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
+    except Exception:
+        return None

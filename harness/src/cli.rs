@@ -3,7 +3,7 @@
 //! (`worker`, `probe-clean`).
 
 use crate::compare::ToleranceSpec;
-use crate::mode::{self, Mode};
+use crate::mode::{self, Mode, ModeChoice};
 use crate::options::{
     InputPlan, RunConfig, Shard, DEFAULT_INPUTS, DEFAULT_MAX_SIDE, DEFAULT_MAX_SIDE_LARGE,
     DEFAULT_SEED, DEFAULT_SHRINK_TIME, DEFAULT_TIMEOUT,
@@ -205,9 +205,10 @@ pub struct CaseArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub cases: CaseArgs,
-    /// Modes to run, comma-separated (v1 is the tf.compat.v1 Graph + Session mode)
-    #[arg(long, value_delimiter = ',', default_values_t = Mode::DEFAULT.to_vec())]
-    pub modes: Vec<Mode>,
+    /// Modes to run, comma-separated: numpy, eager, graph, xla, v1 (a tf.compat.v1 Session),
+    /// tflite, saved_model, tfdata; `all` for every mode [default: numpy,eager,graph,xla]
+    #[arg(long, value_delimiter = ',', value_name = "MODES")]
+    pub modes: Vec<ModeChoice>,
     #[command(flatten)]
     pub generator: GeneratorArgs,
     /// Seconds spent shrinking each divergence signature to a minimal input (0: no shrinking)
@@ -268,12 +269,11 @@ pub struct RunArgs {
 impl RunArgs {
     /// Checks the options against each other and resolves them into a run's configuration.
     pub fn into_config(self) -> Result<RunConfig> {
-        let mut modes: Vec<Mode> = Vec::new();
-        for mode in self.modes {
-            if !modes.contains(&mode) {
-                modes.push(mode);
-            }
-        }
+        let modes = if self.modes.is_empty() {
+            Mode::DEFAULT.to_vec()
+        } else {
+            mode::chosen(&self.modes)
+        };
         let pairs = mode::pairs_of(&modes);
         if pairs.is_empty() {
             bail!(

@@ -45,9 +45,15 @@ pub trait Evaluator {
     /// Whether `wait` would return at once.
     fn is_ready(&self, ticket: &Self::Ticket) -> bool;
 
-    /// How many times the case's TensorFlow function was traced, per mode (graph, xla, v1): the
-    /// most any one worker process traced it.
+    /// What each of the case's modes built, per mode — traces (graph, xla, v1, tfdata),
+    /// conversions (tflite), exports (saved_model) —: the most any one worker process built.
     fn trace_counts(&self, case: &str) -> BTreeMap<String, u64>;
+
+    /// Whether the XNNPACK delegate ran part of the case's TFLite models (None: no TFLite
+    /// model ran, or the interpreter cannot say).
+    fn tflite_xnnpack(&self, _case: &str) -> Option<bool> {
+        None
+    }
 
     /// Waits at most `timeout` for the ticket's evaluation; whether it is ready.
     fn ready_within(&self, ticket: &Self::Ticket, _timeout: std::time::Duration) -> bool {
@@ -211,5 +217,9 @@ impl<E: Evaluator> Evaluator for Memo<'_, E> {
 
     fn state_changes(&self, case: &str) -> BTreeSet<String> {
         self.inner.state_changes(case)
+    }
+
+    fn tflite_xnnpack(&self, case: &str) -> Option<bool> {
+        self.inner.tflite_xnnpack(case)
     }
 }

@@ -176,6 +176,7 @@ fn merged_info(shards: &[RunOnDisk], out: &Path, signatures: usize) -> Result<Ru
         }
     });
     info.state_changes = merge_maps(infos.iter().map(|i| &i.state_changes), |m, v| union(m, v));
+    info.tflite_xnnpack = merge_maps(infos.iter().map(|i| &i.tflite_xnnpack), |m, v| *m |= *v);
     info.xla_shapes = merge_maps(infos.iter().map(|i| &i.xla_shapes), |m, v| union(m, v));
     info.xla_compiles = info
         .xla_shapes

@@ -19,6 +19,7 @@ use std::fmt;
     clap::ValueEnum,
     strum::IntoStaticStr,
     strum::EnumString,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase", ascii_case_insensitive)]
@@ -33,10 +34,26 @@ pub enum Mode {
     Xla,
     /// `tensorflow` built into a `tf.compat.v1` Graph on a placeholder and run in a Session.
     V1,
+    /// `tensorflow` converted to a TFLite model (dynamic dimensions, one model per rank) and run
+    /// by the TFLite interpreter: where a model goes on a phone.
+    Tflite,
+    /// `tensorflow` exported in a SavedModel (one signature per rank), reloaded and called
+    /// through its signature: the serving path.
+    #[serde(rename = "saved_model")]
+    #[strum(serialize = "saved_model")]
+    #[value(name = "saved_model")]
+    SavedModel,
+    /// `tensorflow` mapped over a `tf.data` dataset of the one image: an input pipeline.
+    Tfdata,
 }
 
 impl Mode {
     pub const DEFAULT: [Mode; 4] = [Mode::Numpy, Mode::Eager, Mode::Graph, Mode::Xla];
+
+    /// Every mode, in the order reports list them.
+    pub fn all() -> &'static [Mode] {
+        <Mode as strum::VariantArray>::VARIANTS
+    }
 
     /// "numpy", "eager", ...: the name the command line, the reports and cases use.
     pub fn name(self) -> &'static str {
@@ -120,8 +137,10 @@ impl<'de> Deserialize<'de> for ModePair {
 }
 
 /// Every pair tfdiff compares, first mode first: the first is `a` in the tolerance rule.
-/// Graph–XLA is left out on purpose: each is already compared with both references.
-const PAIRS: [ModePair; 7] = [
+/// Each pair has a reference, numpy or eager; pairs of two graph-side modes (graph–XLA, ...)
+/// are left out on purpose: each is already compared with both references. In the order the
+/// reports list them (the modes added since 0.1 at the end).
+const PAIRS: [ModePair; 13] = [
     ModePair::new(Mode::Numpy, Mode::Eager),
     ModePair::new(Mode::Numpy, Mode::Graph),
     ModePair::new(Mode::Numpy, Mode::Xla),
@@ -129,7 +148,54 @@ const PAIRS: [ModePair; 7] = [
     ModePair::new(Mode::Eager, Mode::Xla),
     ModePair::new(Mode::Numpy, Mode::V1),
     ModePair::new(Mode::Eager, Mode::V1),
+    ModePair::new(Mode::Numpy, Mode::Tflite),
+    ModePair::new(Mode::Eager, Mode::Tflite),
+    ModePair::new(Mode::Numpy, Mode::SavedModel),
+    ModePair::new(Mode::Eager, Mode::SavedModel),
+    ModePair::new(Mode::Numpy, Mode::Tfdata),
+    ModePair::new(Mode::Eager, Mode::Tfdata),
 ];
+
+/// What `--modes` takes: a mode's name, or `all`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ModeChoice {
+    All,
+    One(Mode),
+}
+
+impl std::str::FromStr for ModeChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ModeChoice, String> {
+        if text.eq_ignore_ascii_case("all") {
+            return Ok(ModeChoice::All);
+        }
+        Mode::from_name(text).map(ModeChoice::One).ok_or_else(|| {
+            let names: Vec<&str> = Mode::all().iter().map(|m| m.name()).collect();
+            format!(
+                "{text:?} is not a mode; modes are {}, or all",
+                names.join(", ")
+            )
+        })
+    }
+}
+
+/// The modes chosen, each once, in the order given (`all`: every mode, in its place).
+pub fn chosen(choices: &[ModeChoice]) -> Vec<Mode> {
+    let mut modes: Vec<Mode> = Vec::new();
+    for choice in choices {
+        let some = match choice {
+            ModeChoice::All => Mode::all(),
+            ModeChoice::One(mode) => std::slice::from_ref(mode),
+        };
+        for &mode in some {
+            if !modes.contains(&mode) {
+                modes.push(mode);
+            }
+        }
+    }
+    modes
+}
 
 /// The pairs whose two modes are both selected, in the fixed order above.
 pub fn pairs_of(modes: &[Mode]) -> Vec<ModePair> {
@@ -175,20 +241,85 @@ mod tests {
     }
 
     #[test]
+    fn the_pairs_are_every_two_modes_with_numpy_or_eager_first() {
+        use std::collections::BTreeSet;
+        let expected: BTreeSet<ModePair> = Mode::all()
+            .iter()
+            .flat_map(|&a| Mode::all().iter().map(move |&b| ModePair::new(a, b)))
+            .filter(|pair| pair.a < pair.b && matches!(pair.a, Mode::Numpy | Mode::Eager))
+            .collect();
+        assert_eq!(PAIRS.iter().copied().collect::<BTreeSet<_>>(), expected);
+        assert_eq!(PAIRS.len(), expected.len(), "each once");
+        let every = pairs_of(Mode::all());
+        assert_eq!(every.len(), 13);
+        assert_eq!(
+            every[7..]
+                .iter()
+                .map(ModePair::to_string)
+                .collect::<Vec<_>>(),
+            [
+                "numpy-tflite",
+                "eager-tflite",
+                "numpy-saved_model",
+                "eager-saved_model",
+                "numpy-tfdata",
+                "eager-tfdata"
+            ]
+        );
+    }
+
+    #[test]
+    fn all_chooses_every_mode_and_each_mode_counts_once() {
+        let parse = |text: &str| -> Result<Vec<Mode>, String> {
+            let choices: Vec<ModeChoice> =
+                text.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            Ok(chosen(&choices))
+        };
+        assert_eq!(parse("all").unwrap(), Mode::all());
+        assert_eq!(parse("ALL").unwrap().len(), 8);
+        assert_eq!(
+            parse("xla,numpy,xla").unwrap(),
+            [Mode::Xla, Mode::Numpy],
+            "as given, once"
+        );
+        assert_eq!(
+            parse("tflite,all").unwrap()[..2],
+            [Mode::Tflite, Mode::Numpy]
+        );
+        let error = parse("numpy,tfl").unwrap_err();
+        assert!(error.contains("\"tfl\" is not a mode"), "{error}");
+        assert!(error.contains("saved_model, tfdata, or all"), "{error}");
+    }
+
+    #[test]
     fn graph_and_xla_alone_are_not_a_pair() {
         assert!(pairs_of(&[Mode::Graph, Mode::Xla]).is_empty());
     }
 
     #[test]
     fn modes_are_named_in_lowercase_and_read_in_any_case() {
-        let names: Vec<&str> = [Mode::Numpy, Mode::Eager, Mode::Graph, Mode::Xla, Mode::V1]
-            .into_iter()
-            .map(Mode::name)
-            .collect();
-        assert_eq!(names, ["numpy", "eager", "graph", "xla", "v1"]);
+        let names: Vec<&str> = Mode::all().iter().map(|m| m.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "numpy",
+                "eager",
+                "graph",
+                "xla",
+                "v1",
+                "tflite",
+                "saved_model",
+                "tfdata"
+            ]
+        );
         assert_eq!(Mode::from_name("XLA"), Some(Mode::Xla));
-        assert_eq!(Mode::from_name("tflite"), None);
+        assert_eq!(Mode::from_name("Saved_Model"), Some(Mode::SavedModel));
+        assert_eq!(Mode::from_name("savedmodel"), None);
         assert_eq!(Mode::V1.to_string(), "v1");
+        assert_eq!(
+            serde_json::to_string(&Mode::SavedModel).unwrap(),
+            "\"saved_model\""
+        );
     }
 
     #[test]
@@ -205,7 +336,11 @@ mod tests {
         assert!(!pair.contains(Mode::Eager));
         assert!(pair.is_compared());
         assert_eq!(ModePair::parse("numpy"), None);
-        assert_eq!(ModePair::parse("numpy-tflite"), None);
+        assert_eq!(ModePair::parse("numpy-tpu"), None);
+        assert_eq!(
+            ModePair::parse("eager-saved_model"),
+            Some(ModePair::new(Mode::Eager, Mode::SavedModel))
+        );
         let json = serde_json::to_string(&pair).unwrap();
         assert_eq!(json, "\"numpy-xla\"");
         assert_eq!(serde_json::from_str::<ModePair>(&json).unwrap(), pair);

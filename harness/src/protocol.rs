@@ -109,6 +109,9 @@ pub enum Response {
     Finished {
         traces: BTreeMap<String, u64>,
         state_changes: Vec<String>,
+        /// Whether the XNNPACK delegate ran part of the case's TFLite models (None: no
+        /// TFLite model ran, or the interpreter cannot say).
+        tflite_xnnpack: Option<bool>,
     },
     /// A probe stage, as JSON (`probe::Stage`).
     Stage(String),

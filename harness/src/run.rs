@@ -267,6 +267,7 @@ fn skeleton(
             inputs_evaluated: 0,
             inputs_per_second: 0.0,
             traces: BTreeMap::new(),
+            tflite_xnnpack: BTreeMap::new(),
             xla_compiles: BTreeMap::new(),
             xla_shapes: BTreeMap::new(),
             shape_pool: Vec::new(),
@@ -566,6 +567,9 @@ impl Session {
             .insert(case.name.clone(), xla_shapes.into_iter().collect());
         info.traces
             .insert(case.name.clone(), self.evaluator.trace_counts(&case.name));
+        if let Some(delegated) = self.evaluator.tflite_xnnpack(&case.name) {
+            info.tflite_xnnpack.insert(case.name.clone(), delegated);
+        }
         let changes = self.evaluator.state_changes(&case.name);
         if !changes.is_empty() {
             let list: Vec<String> = changes.into_iter().collect();

@@ -257,7 +257,7 @@ mod tests {
         let record = |fields: [&str; 5]| csv::StringRecord::from(fields.to_vec());
         let at = |fields| suspect_column(&headers, &record(fields));
         assert_eq!(at(["c", "numpy", "value", "new", "1"]), None);
-        assert_eq!(at(["c", "tflite", "value", "new", "1"]), Some("mode_a"));
+        assert_eq!(at(["c", "tpu", "value", "new", "1"]), Some("mode_a"));
         assert_eq!(at(["c", "numpy", "Value", "new", "1"]), Some("kind"));
         assert_eq!(at(["c", "numpy", "value", "fine", "1"]), Some("status"));
         assert_eq!(at(["c", "numpy", "value", "new", "-1"]), Some("seed"));

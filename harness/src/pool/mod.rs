@@ -96,6 +96,8 @@ pub struct Shared {
     pub case_output: Arc<Mutex<CaseOutput>>,
     /// Case → what it changed of process-wide state, in any worker.
     state_changes: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Case → whether XNNPACK ran part of its TFLite models in any worker.
+    tflite_xnnpack: Mutex<HashMap<String, bool>>,
     /// The pid of each slot's current worker.
     live: Mutex<Vec<Option<u32>>>,
 }
@@ -113,6 +115,13 @@ impl Shared {
         if !changes.is_empty() {
             let mut all = self.state_changes.lock().expect("state changes lock");
             all.entry(case.to_string()).or_default().extend(changes);
+        }
+    }
+
+    pub fn add_tflite_xnnpack(&self, case: &str, delegated: Option<bool>) {
+        if let Some(delegated) = delegated {
+            let mut all = self.tflite_xnnpack.lock().expect("xnnpack lock");
+            *all.entry(case.to_string()).or_default() |= delegated;
         }
     }
 
@@ -162,6 +171,7 @@ impl WorkerPool {
             }),
             traces: Mutex::new(HashMap::new()),
             state_changes: Mutex::new(HashMap::new()),
+            tflite_xnnpack: Mutex::new(HashMap::new()),
             case_output: Arc::default(),
             live: Mutex::new(vec![None; jobs]),
         });
@@ -362,6 +372,11 @@ impl Evaluator for WorkerPool {
         let mut select = crossbeam_channel::Select::new();
         select.recv(ticket);
         select.ready_timeout(timeout).is_ok()
+    }
+
+    fn tflite_xnnpack(&self, case: &str) -> Option<bool> {
+        let all = self.shared.tflite_xnnpack.lock().expect("xnnpack lock");
+        all.get(case).copied()
     }
 
     fn state_changes(&self, case: &str) -> BTreeSet<String> {

@@ -357,9 +357,11 @@ impl Slot {
             Received::Message(Response::Finished {
                 traces,
                 state_changes,
+                tflite_xnnpack,
             }) => {
                 self.shared.add_traces(case, traces);
                 self.shared.add_state_changes(case, state_changes);
+                self.shared.add_tflite_xnnpack(case, tflite_xnnpack);
                 Ok(())
             }
             Received::Message(Response::Fatal(message)) => bail!("a worker failed: {message}"),

@@ -82,8 +82,13 @@ pub struct RunInfo {
     pub elapsed_seconds: f64,
     pub inputs_evaluated: u64,
     pub inputs_per_second: f64,
-    /// Case → mode → how many times its TensorFlow function was traced.
+    /// Case → mode → how many times its TensorFlow function was traced (graph, xla, v1,
+    /// tfdata), converted (tflite) or exported (saved_model).
     pub traces: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Case → whether the XNNPACK delegate ran part of its TFLite models (tflite mode only;
+    /// which interpreter ran them is `environment.tflite_interpreter`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tflite_xnnpack: BTreeMap<String, bool>,
     /// Case → XLA compiles: distinct shapes of the inputs its XLA function ran on (XLA
     /// compiles and caches one program per shape; shrinking adds compiles of its own).
     pub xla_compiles: BTreeMap<String, u64>,

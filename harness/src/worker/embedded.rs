@@ -92,6 +92,15 @@ pub fn trace_counts(py: Python<'_>, case: &LoadedCase) -> Result<BTreeMap<String
     read().map_err(|e| anyhow!("{}", python_error(py, e)))
 }
 
+/// Whether the XNNPACK delegate ran part of the case's TFLite models (`Case.tflite_xnnpack`).
+pub fn tflite_xnnpack(py: Python<'_>, case: &LoadedCase) -> Result<Option<bool>> {
+    case.object
+        .bind(py)
+        .getattr("tflite_xnnpack")
+        .and_then(|value| value.extract())
+        .map_err(|e| anyhow!("{}", python_error(py, e)))
+}
+
 /// Adds to what the case changed of process-wide state (`Case.state_changes`).
 pub fn note_state_change(py: Python<'_>, case: &LoadedCase, change: &str) -> Result<()> {
     case.object

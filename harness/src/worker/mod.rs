@@ -211,6 +211,7 @@ impl Worker {
             let finished = Response::Finished {
                 traces,
                 state_changes,
+                tflite_xnnpack: embedded::tflite_xnnpack(py, case)?,
             };
             write_frame(&mut channel.output, &finished)?;
             Ok(())
