@@ -1,6 +1,6 @@
-"""Keras' Normalization layer with a fixed mean and variance per RGB channel, against the
-formula it documents, (x - mean) / sqrt(variance), in NumPy.
+"""Keras' Normalization layer, fixed mean and variance per channel, against its formula in NumPy.
 
+The formula it documents, (x - mean) / sqrt(variance), in float32 NumPy, against
 `keras.layers.Normalization(mean=..., variance=...)` with the ImageNet statistics in pixel
 units (mean 123.675, 116.28, 103.53; standard deviation 58.395, 57.12, 57.375), built for
 RGB images of any size. Images that are not RGB are made RGB first (`_rgb.py`).

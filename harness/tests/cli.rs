@@ -348,17 +348,10 @@ fn default_run_covers_every_shipped_case_and_records_the_environment() {
     let latest = work.path().join("reports/latest");
     assert!(latest.is_symlink(), "reports/latest is not a link");
     let summary = read_csv(&latest.join("summary.csv"));
-    let cases = [
-        "imagenet",
-        "minmax_per_channel",
-        "scale01",
-        "scale_pm1",
-        "seed_minmax",
-        "seed_np_on_tensor",
-        "standardize",
-    ];
+    let cases = shipped_cases();
+    assert!(cases.len() >= 16, "{cases:?}");
     assert_eq!(summary.len(), cases.len() * 5);
-    for case in cases {
+    for case in &cases {
         assert!(stdout.contains(case), "table lacks {case}:\n{stdout}");
         for pair in [
             "numpy-eager",
@@ -397,7 +390,10 @@ fn default_run_covers_every_shipped_case_and_records_the_environment() {
     assert_eq!(run["config"]["seed"], 20_261_127);
     assert_eq!(run["config"]["inputs"], 6);
     let replayed = run["regressions_replayed"].as_u64().unwrap();
-    assert_eq!(run["inputs_evaluated"].as_u64().unwrap(), 42 + replayed);
+    assert_eq!(
+        run["inputs_evaluated"].as_u64().unwrap(),
+        6 * cases.len() as u64 + replayed
+    );
     assert_eq!(run["shape_pool"].as_array().unwrap().len(), 18);
     assert!(run["xla_compiles"]["scale01"].as_u64().unwrap() <= 18);
     assert!(run["inputs_per_second"].as_f64().unwrap() > 0.0);
@@ -409,6 +405,19 @@ fn default_run_covers_every_shipped_case_and_records_the_environment() {
     assert_eq!(run["contamination"]["numpy_changed"], false);
     assert_eq!(run["contamination"]["stages"].as_array().unwrap().len(), 4);
     assert!(latest.join("contamination.csv").is_file());
+}
+
+/// The names of the shipped cases: cases/*.py but the helpers (_*.py).
+fn shipped_cases() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("cases"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|x| x == "py"))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('_'))
+        .collect();
+    names.sort();
+    names
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -482,7 +491,7 @@ fn list_prints_each_case_with_its_summary_line() {
         stdout.contains("Min-max normalization (x - min) / (max - min), exactly as the article's first example."),
         "{stdout}"
     );
-    assert_eq!(stdout.lines().count(), 7, "{stdout}");
+    assert_eq!(stdout.lines().count(), shipped_cases().len(), "{stdout}");
 
     tfdiff()
         .args(["list", "--cases-dir"])
