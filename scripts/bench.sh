@@ -2,7 +2,8 @@
 # Throughput benchmark. Prints, for the shipped cases in the default modes with shrinking off:
 # tfdiff with --jobs 1 and with --jobs = CPUs, and a plain Python loop that runs the same cases
 # in the same modes on the same inputs in one process with no harness (scripts/bench_loop.py,
-# the single-process limit), as inputs/s and ratios; then inputs/s per TensorFlow mode.
+# the single-process limit), as inputs/s and ratios; then inputs/s per TensorFlow mode (each
+# beside numpy), with what the mode built (traces, TFLite conversions, SavedModel exports).
 # Each is measured twice: cold (an empty XLA cache: every program compiled, as on a fresh
 # machine) and warm (the cache its cold run filled: programs loaded, as in every later run).
 # Asserts nothing. Rates count evaluation only: worker and interpreter start-up are left out
@@ -95,14 +96,14 @@ printf '%-26s %6s %6s  %s\n' "--jobs $cpus / plain loop" "$(ratio "${rates[jn-co
   "$(ratio "${rates[jn-warm]}" "${rates[loop-warm]}")" ">= 1.5"
 echo
 echo "per mode, with numpy, --jobs $cpus, no XLA cache:"
-printf '%-8s %12s %12s %s\n' mode inputs/s seconds traces
-for mode in eager graph xla v1; do
+printf '%-11s %12s %12s %s\n' mode inputs/s seconds built
+for mode in eager graph xla v1 tflite saved_model tfdata; do
   run "$out/$mode" --modes "numpy,$mode" --no-xla-cache
   .venv/bin/python - "$out/$mode/run.json" "$mode" <<'PY'
 import json, sys
 run = json.load(open(sys.argv[1]))
 mode = sys.argv[2]
 traces = sum(case.get(mode, 0) for case in run["traces"].values())
-print("%-8s %12.1f %12.1f %d" % (mode, run["inputs_per_second"], run["elapsed_seconds"], traces))
+print("%-11s %12.1f %12.1f %d" % (mode, run["inputs_per_second"], run["elapsed_seconds"], traces))
 PY
 done

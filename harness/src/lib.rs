@@ -21,6 +21,7 @@ pub mod mode;
 pub mod oom;
 pub mod options;
 pub mod outcome;
+pub mod own_binary;
 pub mod pool;
 pub mod probe;
 pub mod progress;

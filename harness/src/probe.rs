@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 const PROBE_SOURCE: &str = include_str!("../python/tfdiff_probe.py");
@@ -190,9 +190,7 @@ impl Prober {
 /// Starts the clean process: this binary's hidden `probe-clean` command, which embeds the same
 /// Python on the same environment but imports only NumPy. Started with spawn/exec, never fork.
 pub fn spawn_clean(env: &PythonEnv) -> Result<Child> {
-    let exe =
-        std::env::current_exe().context("locating the tfdiff binary to start the clean process")?;
-    Command::new(exe)
+    crate::own_binary::own_binary()?
         .arg("probe-clean")
         .arg("--python-env")
         .arg(&env.dir)

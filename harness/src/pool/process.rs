@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::Path;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,9 +57,7 @@ impl WorkerProcess {
         log: Arc<Mutex<WorkerLog>>,
         case_output: Arc<Mutex<CaseOutput>>,
     ) -> Result<WorkerProcess> {
-        let exe =
-            std::env::current_exe().context("locating the tfdiff binary to start a worker")?;
-        let mut child = Command::new(exe)
+        let mut child = crate::own_binary::own_binary()?
             .arg("worker")
             .arg("--python-env")
             .arg(env_dir)
