@@ -36,6 +36,8 @@ TIMEOUT = @TIMEOUT@
 
 
 def load_case():
+    # As tfdiff loads it: the case's directory is importable, for its helpers (_*.py).
+    sys.path.insert(0, os.path.dirname(os.path.abspath(CASE_FILE)))
     spec = importlib.util.spec_from_file_location("case", CASE_FILE)
     case = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(case)
@@ -69,7 +71,52 @@ def run(case, mode, image):
             output = case.tensorflow(placeholder)
         with tf.compat.v1.Session(graph=graph) as session:
             return session.run(output, feed_dict={placeholder: image})
+    if mode == "tflite":
+        return run_tflite(tf.function(case.tensorflow, input_signature=signature), image)
+    if mode == "saved_model":
+        return run_saved_model(case, image)
+    if mode == "tfdata":
+        def pipeline(x):
+            return tf.data.Dataset.from_tensors(x).map(case.tensorflow).get_single_element()
+
+        return tf.function(pipeline, input_signature=signature, autograph=False)(tf.constant(image))
     raise ValueError("unknown mode %r" % mode)
+
+
+def run_tflite(function, image):
+    """Converted with the TFLite converter's defaults, run by LiteRT's interpreter when it is
+    installed (else tf.lite's), the input resized to the image's shape."""
+    model = tf.lite.TFLiteConverter.from_concrete_functions(
+        [function.get_concrete_function()], function
+    ).convert()
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tf.lite.Interpreter
+    interpreter = Interpreter(model_content=model)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, image.shape, strict=False)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, image)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def run_saved_model(case, image):
+    """Exported in a tf.Module with a signature for the image's rank, reloaded, called through
+    the signature."""
+    module = tf.Module()
+    signature = [tf.TensorSpec([None] * image.ndim, tf.uint8, name="image")]
+    module.function = tf.function(case.tensorflow, input_signature=signature)
+    directory = tempfile.mkdtemp()
+    try:
+        tf.saved_model.save(
+            module, directory, signatures={"serving": module.function.get_concrete_function()}
+        )
+        outputs = tf.saved_model.load(directory).signatures["serving"](image=tf.constant(image))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return outputs[sorted(outputs)[0]]
 
 
 def child(mode, result_file):

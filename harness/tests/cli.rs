@@ -704,12 +704,6 @@ const PLANTED: [&str; 4] = [
 ];
 
 /// The environment's own Python, as a user would run a reproduction script.
-fn venv_python() -> std::process::Command {
-    let mut command = std::process::Command::new(root().join(".venv/bin/python"));
-    command.env("TF_CPP_MIN_LOG_LEVEL", "3");
-    command
-}
-
 #[test]
 fn planted_edge_bugs_are_found_shrunk_saved_replayed_and_reproduced() {
     let cases = fixture_copy("planted");

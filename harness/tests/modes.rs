@@ -42,6 +42,24 @@ fn divergence<'a>(rows: &'a [Row], case: &str, a: &str, b: &str) -> &'a Row {
         .unwrap_or_else(|| panic!("no divergence of {case} {a}-{b}"))
 }
 
+/// Runs a divergence's reproduction script; its stdout, once it said the divergence is still
+/// there (exit 1).
+fn reproduce(run_dir: &Path, row: &Row) -> String {
+    let output = venv_python()
+        .arg(run_dir.join(&row["script"]))
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn deployment_modes_agree_raise_and_report_a_converter_refusal() {
     let out = tempfile::tempdir().unwrap();
@@ -91,6 +109,19 @@ fn deployment_modes_agree_raise_and_report_a_converter_refusal() {
     );
     for mode in ["saved_model", "tfdata"] {
         assert_eq!(kinds(&summary, "uint8_add", "numpy", mode), "", "{mode}");
+    }
+    // The reproduction script converts and runs the model as the mode does.
+    let stdout = reproduce(
+        out.path(),
+        divergence(&rows, "uint8_add", "numpy", "tflite"),
+    );
+    assert!(stdout.contains("tflite raised ConverterError"), "{stdout}");
+    for mode in ["saved_model", "tfdata"] {
+        let stdout = reproduce(out.path(), divergence(&rows, "raises_in_tf", "numpy", mode));
+        assert!(
+            stdout.contains(&format!("{mode} raised ValueError")),
+            "{stdout}"
+        );
     }
 
     let run = run_json(out.path());
@@ -158,6 +189,13 @@ fn keras_uint8_preprocess_input_wraps_around_or_raises_on_the_tensor_path() {
     assert!(
         raised["error"].starts_with("eager: TypeError:"),
         "{raised:?}"
+    );
+    // The reproduction script imports the case's helper (_rgb.py) as tfdiff does.
+    let wrapped_row = divergence(&rows, "keras_caffe_uint8", "numpy", "eager");
+    let stdout = reproduce(out.path(), wrapped_row);
+    assert!(
+        stdout.contains("eager returned") && stdout.contains("uint8"),
+        "{stdout}"
     );
     // Multiplying by 1/255 instead of dividing by 255: 1 ulp apart, within tolerance.
     for case in ["keras_rescaling", "tf_convert_image_dtype"] {

@@ -73,3 +73,10 @@ pub fn pinned(package: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// The project's Python, quiet about TensorFlow's start-up.
+pub fn venv_python() -> std::process::Command {
+    let mut command = std::process::Command::new(root().join(".venv/bin/python"));
+    command.env("TF_CPP_MIN_LOG_LEVEL", "3");
+    command
+}
