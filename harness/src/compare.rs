@@ -1,6 +1,7 @@
 //! Comparison of two outcomes of one input: the divergence kind, if any, and the error measured
 //! whether or not the pair agrees. Pure arithmetic: no Python, no I/O.
 
+use crate::histogram::{Bucket, InputCounts};
 use crate::outcome::{Element, Outcome, OutputArray, Precision};
 use crate::with_values;
 use serde::{Deserialize, Serialize};
@@ -123,6 +124,9 @@ pub struct Metrics {
     pub mismatches: u64,
     pub worst: Option<Worst>,
     pub precision: Precision,
+    /// Elements per ULP bucket (see `histogram`).
+    #[serde(skip)]
+    pub counts: InputCounts,
 }
 
 /// The verdict on one pair of outcomes for one input.
@@ -212,7 +216,9 @@ fn scan<A: Element, B: Element>(xs: &[A], ys: &[B], rule: Rule, precision: Preci
         let skip = same_type
             && state.largest.is_some()
             && bytemuck::cast_slice::<A, u8>(run_x) == bytemuck::cast_slice::<B, u8>(run_y);
-        if !skip {
+        if skip {
+            state.metrics.counts.add(Bucket::of(0), run_x.len() as u64);
+        } else {
             for (offset, (&x, &y)) in run_x.iter().zip(run_y).enumerate() {
                 state.add(start + offset, x.to_f64(), y.to_f64());
             }
@@ -244,6 +250,7 @@ impl ScanState {
                 mismatches: 0,
                 worst: None,
                 precision,
+                counts: InputCounts::default(),
             },
             first_nan: None,
             first_inf: None,
@@ -258,6 +265,9 @@ impl ScanState {
             if x.is_nan() != y.is_nan() {
                 self.metrics.mismatches += 1;
                 self.first_nan.get_or_insert(position);
+                self.metrics.counts.add(Bucket::NAN_INF, 1);
+            } else {
+                self.metrics.counts.add(Bucket::of(0), 1);
             }
             return;
         }
@@ -265,16 +275,21 @@ impl ScanState {
             if x != y {
                 self.metrics.mismatches += 1;
                 self.first_inf.get_or_insert(position);
+                self.metrics.counts.add(Bucket::NAN_INF, 1);
+            } else {
+                self.metrics.counts.add(Bucket::of(0), 1);
             }
             return;
         }
         if x.to_bits() == y.to_bits() {
             self.largest.get_or_insert((0.0, position));
+            self.metrics.counts.add(Bucket::of(0), 1);
             return;
         }
         let abs = (x - y).abs();
         let rel = relative_error(x, y);
         let ulp = ulp_distance(x, y, self.metrics.precision);
+        self.metrics.counts.add(Bucket::of(ulp), 1);
         let within = match self.rule {
             Rule::Close { rtol, atol } => abs <= atol + rtol * x.abs(),
             Rule::Ulp(max_ulp) => ulp <= max_ulp,
@@ -702,6 +717,41 @@ mod tests {
         let same = compare(&float32s(&a), &float32s(&a), &defaults());
         assert_eq!(same.kind, None);
         assert_eq!(same.metrics.unwrap().worst.unwrap().index, vec![0]);
+    }
+
+    #[test]
+    fn every_element_is_counted_in_its_ulp_bucket_skipped_runs_included() {
+        use crate::histogram::Bucket;
+        // 200 elements: runs of equal bytes are skipped, and still counted as 0 ulp.
+        let a: Vec<f32> = (0..200).map(|i| i as f32 / 7.0).collect();
+        let mut b = a.clone();
+        b[150] = f32::from_bits(b[150].to_bits() + 3);
+        b[10] = f32::from_bits(b[10].to_bits() + 1);
+        b[199] = f32::NAN;
+        let mut c = a.clone();
+        c[20] = f32::INFINITY;
+        let counts = |x: &[f32], y: &[f32]| {
+            let metrics = compare(&float32s(x), &float32s(y), &defaults())
+                .metrics
+                .unwrap();
+            let counts = metrics.counts.0;
+            let named: Vec<(String, u64)> = Bucket::all()
+                .filter(|b| counts[b.index()] > 0)
+                .map(|b| (b.to_string(), counts[b.index()]))
+                .collect();
+            named
+        };
+        let named = |list: &[(&str, u64)]| -> Vec<(String, u64)> {
+            list.iter().map(|&(b, n)| (b.to_string(), n)).collect()
+        };
+        assert_eq!(
+            counts(&a, &b),
+            named(&[("0", 197), ("1", 1), ("3-4", 1), ("nan_inf", 1)])
+        );
+        assert_eq!(counts(&a, &a), named(&[("0", 200)]));
+        // An Inf on one side only is a NaN/Inf status difference; on both, 0 apart.
+        assert_eq!(counts(&a, &c), named(&[("0", 199), ("nan_inf", 1)]));
+        assert_eq!(counts(&c, &c), named(&[("0", 200)]));
     }
 
     #[test]

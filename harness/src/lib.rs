@@ -15,6 +15,7 @@ pub mod compare;
 pub mod diff;
 pub mod evaluate;
 pub mod generate;
+pub mod histogram;
 pub mod inputs;
 pub mod merge;
 pub mod mode;

@@ -336,10 +336,12 @@ fn merge_pair(parts: &[&PairSummary]) -> PairSummary {
     merged.diverge = parts.iter().map(|p| p.diverge).sum();
     merged.both_raised = parts.iter().map(|p| p.both_raised).sum();
     merged.kinds = BTreeMap::new();
+    merged.ulp_histogram = Default::default();
     for part in parts {
         for (kind, count) in &part.kinds {
             *merged.kinds.entry(*kind).or_default() += count;
         }
+        merged.ulp_histogram.merge(&part.ulp_histogram);
     }
     merged.max_abs = parts.iter().filter_map(|p| p.max_abs).reduce(f64::max);
     merged.max_rel = parts.iter().filter_map(|p| p.max_rel).reduce(f64::max);
@@ -528,6 +530,24 @@ mod tests {
 
     #[test]
     fn each_pair_is_summed_over_the_shards() {
+        use crate::histogram::{Bucket, InputCounts, UlpHistogram};
+        let mut shards = [shard(1, 2, vec![]), shard(2, 2, vec![])];
+        let input = |ulp: u64, elements: u64| {
+            let mut counts = InputCounts::default();
+            counts.add(Bucket::of(ulp), elements);
+            counts
+        };
+        let (first, second) = (input(0, 9), input(5, 2));
+        shards[0].results.pairs[0].ulp_histogram.add_input(&first);
+        shards[1].results.pairs[0].ulp_histogram.add_input(&second);
+        let mut whole = UlpHistogram::default();
+        whole.add_input(&first);
+        whole.add_input(&second);
+        assert_eq!(
+            merged_pairs(&shards)[0].ulp_histogram,
+            whole,
+            "merged exactly"
+        );
         let shards = [shard(1, 2, vec![]), shard(2, 2, vec![])];
         let pairs = merged_pairs(&shards);
         let first = &shards[0].results.pairs;

@@ -263,7 +263,13 @@ fn reports_are_identical_whatever_the_number_of_workers() {
     };
     let one = run("1");
     let two = run("2");
-    for file in ["divergences.csv", "summary.csv", "summary.md", "junit.xml"] {
+    for file in [
+        "divergences.csv",
+        "summary.csv",
+        "summary.md",
+        "junit.xml",
+        "ulp_histogram.csv",
+    ] {
         let a = std::fs::read_to_string(one.path().join(file)).unwrap();
         let b = std::fs::read_to_string(two.path().join(file)).unwrap();
         assert!(

@@ -9,6 +9,7 @@ mod run_json;
 mod summary_csv;
 mod summary_md;
 mod table;
+mod ulp_histogram;
 
 pub use divergences::{
     display_path, DivergenceLog, DivergenceRow, Finding, FILE_NAME as DIVERGENCES_FILE,
@@ -19,6 +20,7 @@ pub use run_json::RunJson;
 pub use summary_csv::SummaryCsv;
 pub use summary_md::SummaryMarkdown;
 pub use table::print_table;
+pub use ulp_histogram::{UlpHistogramCsv, FILE_NAME as ULP_HISTOGRAM_FILE};
 
 /// What the cases printed while they ran, each line after its case's name.
 pub const CASE_OUTPUT_FILE: &str = "case-output.log";
@@ -27,6 +29,7 @@ use crate::baseline::{Baseline, KnownDivergence, Status};
 use crate::cases::{CaseInfo, CaseLoadFailure};
 use crate::compare::{Kind, PairComparison};
 use crate::generate::Image;
+use crate::histogram::UlpHistogram;
 use crate::mode::{Mode, ModePair};
 use crate::options::RunConfig;
 use crate::outcome::Outcome;
@@ -53,6 +56,7 @@ pub fn exports() -> Vec<Box<dyn Export>> {
         Box::new(SummaryMarkdown),
         Box::new(JunitXml),
         Box::new(RunJson),
+        Box::new(UlpHistogramCsv),
     ]
 }
 
@@ -268,6 +272,9 @@ pub struct PairSummary {
     pub first_error_input: Option<String>,
     /// The worst status of the pair's divergences against the baseline; None when it agreed.
     pub status: Option<Status>,
+    /// Per-element ULP distances over the inputs compared element by element.
+    #[serde(default, skip_serializing_if = "UlpHistogram::is_empty")]
+    pub ulp_histogram: UlpHistogram,
 }
 
 /// What a pair's inputs came to, against the baseline.
@@ -313,6 +320,7 @@ impl PairSummary {
             first_error: None,
             first_error_input: None,
             status: None,
+            ulp_histogram: UlpHistogram::default(),
         }
     }
 
@@ -341,6 +349,7 @@ impl PairSummary {
                 self.max_ulp
                     .map_or(metrics.max_ulp, |m| m.max(metrics.max_ulp)),
             );
+            self.ulp_histogram.add_input(&metrics.counts);
         }
         let raised = matches!(
             comparison.kind,
@@ -653,11 +662,15 @@ mod tests {
     }
 
     fn render(name: &str) -> String {
+        render_with(&results(), name)
+    }
+
+    fn render_with(results: &RunResults, name: &str) -> String {
         let export = exports()
             .into_iter()
             .find(|export| export.file_name() == name)
             .unwrap_or_else(|| panic!("no export {name}"));
-        String::from_utf8(export.render(&results()).unwrap()).unwrap()
+        String::from_utf8(export.render(results).unwrap()).unwrap()
     }
 
     #[test]
@@ -665,7 +678,13 @@ mod tests {
         let names: Vec<&str> = exports().iter().map(|e| e.file_name()).collect();
         assert_eq!(
             names,
-            ["summary.csv", "summary.md", "junit.xml", "run.json"]
+            [
+                "summary.csv",
+                "summary.md",
+                "junit.xml",
+                "run.json",
+                "ulp_histogram.csv"
+            ]
         );
         let csv = render("summary.csv");
         assert!(
@@ -736,6 +755,49 @@ mod tests {
     }
 
     #[test]
+    fn ulp_histogram_csv_has_each_pairs_buckets_then_what_differs_of_what_was_compared() {
+        use crate::histogram::{Bucket, InputCounts};
+        let mut results = results();
+        let input = |entries: &[(u64, u64)], nan_inf: u64| {
+            let mut counts = InputCounts::default();
+            for &(ulp, elements) in entries {
+                counts.add(Bucket::of(ulp), elements);
+            }
+            counts.add(Bucket::NAN_INF, nan_inf);
+            counts
+        };
+        let histogram = &mut results.pairs[0].ulp_histogram;
+        histogram.add_input(&input(&[(0, 6)], 0));
+        histogram.add_input(&input(&[(0, 4), (1, 1), (3, 1)], 0));
+        histogram.add_input(&input(&[(0, 5)], 1));
+        let csv = render_with(&results, "ulp_histogram.csv");
+        assert_eq!(
+            csv,
+            "case,mode_a,mode_b,bucket,elements,inputs\n\
+             scale01,numpy,eager,0,15,3\n\
+             scale01,numpy,eager,1,1,1\n\
+             scale01,numpy,eager,3-4,1,1\n\
+             scale01,numpy,eager,nan_inf,1,1\n\
+             scale01,numpy,eager,differ,3,2\n\
+             scale01,numpy,eager,compared,18,3\n"
+        );
+        // Pairs never compared element by element have no rows; the header stays.
+        assert_eq!(
+            render("ulp_histogram.csv"),
+            "case,mode_a,mode_b,bucket,elements,inputs\n"
+        );
+        // run.json carries the histogram, so merge can add shards up exactly.
+        let json: serde_json::Value =
+            serde_json::from_str(&render_with(&results, "run.json")).unwrap();
+        assert_eq!(json["pairs"][0]["ulp_histogram"]["inputs_differing"], 2);
+        assert_eq!(
+            json["pairs"][0]["ulp_histogram"]["buckets"][2]["bucket"],
+            "3-4"
+        );
+        assert!(json["pairs"][1].get("ulp_histogram").is_none());
+    }
+
+    #[test]
     fn what_a_case_printed_is_noted_under_its_last_row() {
         let mut results = results();
         let mut other = PairSummary::new("zoom", ModePair::new(Mode::Numpy, Mode::Eager));
@@ -772,11 +834,7 @@ mod tests {
     fn a_pairs_first_error_is_noted_in_summary_md() {
         let mut results = results();
         results.pairs[0].first_error = Some("numpy raised ValueError: bad".into());
-        let export = exports()
-            .into_iter()
-            .find(|export| export.file_name() == "summary.md")
-            .unwrap();
-        let md = String::from_utf8(export.render(&results).unwrap()).unwrap();
+        let md = render_with(&results, "summary.md");
         assert!(
             md.contains(
                 "First error of each pair that raised:\n\n\
