@@ -47,6 +47,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Compare two run directories: signatures new, gone and persisting; error and environment changes.
     Diff(DiffArgs),
+    /// Write report.html again from a run directory's files.
+    Report(ReportArgs),
     /// Does importing TensorFlow change NumPy? Measure NumPy and the FTZ/DAZ bits at each stage.
     Probe(ProbeArgs),
     /// Write the generated inputs of a seed as .npy files, with inputs.csv naming each one.
@@ -126,6 +128,13 @@ pub struct DiffArgs {
     /// Compare runs that did not complete (interrupted, failed, killed); diff.md says so
     #[arg(long)]
     pub allow_incomplete: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// The run directory (of a run, a replay or a merge)
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -42,6 +42,7 @@ pub fn dispatch(cli: cli::Cli) -> u8 {
             args.allow_incomplete,
         )
         .map(u8::from),
+        Some(Command::Report(args)) => report(&args.run_dir),
         Some(Command::Merge(args)) => {
             merge::merge(&args.out, &args.shards, args.allow_incomplete, args.force)
                 .map(|status| status.exit_code())
@@ -58,6 +59,17 @@ pub fn dispatch(cli: cli::Cli) -> u8 {
             EXIT_USAGE
         }
     }
+}
+
+/// `tfdiff report RUN_DIR`: report.html made again from the run directory's files.
+fn report(dir: &std::path::Path) -> Result<u8> {
+    let run = crate::run_on_disk::RunOnDisk::read(dir)?;
+    crate::report::html::write(dir, &run.results)?;
+    eprintln!(
+        "tfdiff: wrote {}",
+        dir.join(crate::report::html::FILE_NAME).display()
+    );
+    Ok(0)
 }
 
 fn start_run(args: cli::RunArgs) -> Result<u8> {

@@ -19,6 +19,7 @@ pub mod histogram;
 pub mod inputs;
 pub mod merge;
 pub mod mode;
+pub mod npy;
 pub mod oom;
 pub mod options;
 pub mod outcome;

@@ -361,6 +361,9 @@ fn merge_pair(parts: &[&PairSummary]) -> PairSummary {
 fn copy_artifacts(shard: &RunOnDisk, out: &Path, row: &DivergenceRow) -> Result<()> {
     copy_if_present(shard, out, &row.reproducer)?;
     copy_if_present(shard, out, &row.script)?;
+    for output in row.output_files() {
+        copy_if_present(shard, out, &output)?;
+    }
     if let Some(name) = Path::new(&row.regression).file_name() {
         let kept = Path::new("regressions").join(&row.case).join(name);
         copy_if_present(shard, out, &kept.display().to_string())?;
@@ -605,6 +608,8 @@ mod tests {
             "scripts/x.py",
             "regressions/scale01/r.npy",
             "regressions/scale01/r.json",
+            "outputs/scale01-numpy-eager-value.a.npy",
+            "outputs/scale01-numpy-eager-value.b.npy",
         ];
         for file in files {
             let path = shard.dir.join(file);

@@ -883,6 +883,8 @@ impl Session {
             .run_dir
             .save_input(&format!("{stem}.npy"), &shrunk.image)?;
         row.reproducer = display_path(&reproducer, &self.run_dir.path);
+        self.run_dir
+            .save_outputs(&row, (&shrunk.outcomes.0, &shrunk.outcomes.1))?;
         row.regression = self
             .save_regression(case, input, &row, shrunk)?
             .map(|p| p.display().to_string())

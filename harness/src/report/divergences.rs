@@ -74,6 +74,13 @@ impl DivergenceRow {
         }
     }
 
+    /// Where the run directory keeps the two outputs of the signature's shrunk input, side a
+    /// then side b (`outputs/<case>-<pair>-<kind>.a.npy`), when they were arrays.
+    pub fn output_files(&self) -> [String; 2] {
+        let stem = format!("outputs/{}-{}-{}", self.case, self.pair(), self.kind);
+        [format!("{stem}.a.npy"), format!("{stem}.b.npy")]
+    }
+
     pub fn new(finding: &Finding<'_>) -> DivergenceRow {
         let ModePair {
             a: mode_a,

@@ -3,6 +3,7 @@
 //! that dies loses nothing it had already found.
 
 pub mod divergences;
+pub mod html;
 mod junit;
 pub mod repro_script;
 mod run_json;
@@ -537,6 +538,17 @@ impl RunDirectory {
         Ok(path)
     }
 
+    /// Saves the outputs of a signature's shrunk input where `row.output_files()` says, those
+    /// that are arrays.
+    pub fn save_outputs(&self, row: &DivergenceRow, outcomes: (&Outcome, &Outcome)) -> Result<()> {
+        for (file, outcome) in row.output_files().iter().zip([outcomes.0, outcomes.1]) {
+            if let Outcome::Array(output) = outcome {
+                crate::npy::write_output(&self.path.join(file), output)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Copies a saved regression (.npy and its .json) into `regressions/<case>/`.
     pub fn keep_regression(&self, case: &str, npy: &Path) -> Result<()> {
         let dir = self.path.join("regressions").join(case);
@@ -569,6 +581,7 @@ impl RunDirectory {
                 .and_then(|()| std::fs::rename(&temporary, &target))
                 .with_context(|| format!("writing {}", target.display()))?;
         }
+        html::write(&self.path, results)?;
         Ok(())
     }
 }
