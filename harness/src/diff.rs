@@ -113,9 +113,50 @@ pub fn diff(
     ));
     std::fs::write(out.join("diff.md"), &markdown)
         .with_context(|| format!("writing {}", out.join("diff.md").display()))?;
+    crate::report::html::write_diff(
+        &out,
+        (old_dir, &old.results),
+        (new_dir, &new.results),
+        &drawn_signatures(&old, &new, &signatures),
+    )?;
     print!("{markdown}");
     eprintln!("tfdiff: diff written to {}", out.display());
     Ok(signatures.iter().any(|s| s.change == Change::New))
+}
+
+/// Each signature as diff.html draws it: from the new run when it has it, else from the old.
+fn drawn_signatures<'a>(
+    old: &'a RunOnDisk,
+    new: &'a RunOnDisk,
+    changes: &[SignatureChange],
+) -> Vec<crate::report::html::DiffSignature<'a>> {
+    let find = |run: &'a RunOnDisk, change: &SignatureChange| {
+        run.results.rows.iter().find(|row| {
+            row.case == change.case
+                && row.pair() == crate::mode::ModePair::new(change.mode_a, change.mode_b)
+                && row.kind == change.kind
+        })
+    };
+    changes
+        .iter()
+        .filter_map(|change| {
+            let (before, after) = (find(old, change), find(new, change));
+            let (dir, row) = match after {
+                Some(row) => (new.dir.as_path(), row),
+                None => (old.dir.as_path(), before?),
+            };
+            Some(crate::report::html::DiffSignature {
+                change: match change.change {
+                    Change::New => "new",
+                    Change::Gone => "gone",
+                    Change::Persisting => "persisting",
+                },
+                dir,
+                row,
+                before: after.and(before),
+            })
+        })
+        .collect()
 }
 
 fn signature_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<SignatureChange> {

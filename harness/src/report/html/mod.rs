@@ -11,6 +11,7 @@
 //! inputs and outputs the rows name), so `tfdiff report RUN_DIR` makes the same page later.
 
 mod chart;
+mod diff_page;
 mod picture;
 
 use super::{format_number, DivergenceRow, PairSummary, RunResults, Verdict};
@@ -26,31 +27,19 @@ use std::fmt::Write;
 use std::path::Path;
 
 pub use chart::histogram_svg;
+pub use diff_page::{write_diff, DiffSignature, DIFF_FILE_NAME};
 
 pub const FILE_NAME: &str = "report.html";
 
 /// Writes `dir/report.html` from `results` and the files in `dir` (through a temporary file
 /// and a rename, as the other reports).
 pub fn write(dir: &Path, results: &RunResults) -> Result<()> {
-    let page = render(dir, results)?;
-    let target = dir.join(FILE_NAME);
-    let temporary = dir.join(format!(".{FILE_NAME}.tmp"));
-    std::fs::write(&temporary, page)
-        .and_then(|()| std::fs::rename(&temporary, &target))
-        .with_context(|| format!("writing {}", target.display()))
+    write_page(&dir.join(FILE_NAME), &render(dir, results)?)
 }
 
 /// The page.
 pub fn render(dir: &Path, results: &RunResults) -> Result<String> {
-    let mut page = String::new();
-    let title = format!("tfdiff {}", run_name(dir));
-    write!(
-        page,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        text(&title)
-    )?;
+    let mut page = head(&format!("tfdiff {}", run_name(dir)));
     header(&mut page, results)?;
     for case in &results.info.cases {
         case_section(&mut page, dir, results, &case.name)?;
@@ -65,6 +54,25 @@ pub fn render(dir: &Path, results: &RunResults) -> Result<String> {
     }
     page.push_str("</body>\n</html>\n");
     Ok(page)
+}
+
+/// The page up to its body: title and the inline style sheet.
+fn head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        text(title)
+    )
+}
+
+/// Writes `page` to `path` through a temporary file and a rename.
+fn write_page(path: &Path, page: &str) -> Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&temporary, page)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn run_name(dir: &Path) -> String {
@@ -179,7 +187,7 @@ fn case_section(page: &mut String, dir: &Path, results: &RunResults, case: &str)
         page.push_str("</div>\n");
     }
     for row in results.rows.iter().filter(|row| row.case == case) {
-        signature(page, dir, row)?;
+        signature(page, dir, "", row)?;
     }
     page.push_str("</section>\n");
     Ok(())
@@ -242,8 +250,9 @@ fn verdict_words(pair: &PairSummary) -> (&'static str, &'static str) {
     }
 }
 
-/// One signature: what it is, its pictures (or messages), and links to its files.
-fn signature(page: &mut String, dir: &Path, row: &DivergenceRow) -> Result<()> {
+/// One signature: what it is, its pictures (or messages), and links to its files (`dir`, the
+/// run directory that has them, is `links` from the page).
+fn signature(page: &mut String, dir: &Path, links_to: &str, row: &DivergenceRow) -> Result<()> {
     let status = row.status.to_string();
     writeln!(
         page,
@@ -293,7 +302,7 @@ fn signature(page: &mut String, dir: &Path, row: &DivergenceRow) -> Result<()> {
     if !row.error.is_empty() {
         writeln!(page, "<pre class=\"error\">{}</pre>", text(&row.error))?;
     }
-    links(page, dir, row)?;
+    links(page, dir, links_to, row)?;
     page.push_str("</article>\n");
     Ok(())
 }
@@ -426,7 +435,7 @@ fn regression_copy(dir: &Path, row: &DivergenceRow) -> Option<std::path::PathBuf
 }
 
 /// Links to the signature's files that are inside the run directory.
-fn links(page: &mut String, dir: &Path, row: &DivergenceRow) -> Result<()> {
+fn links(page: &mut String, dir: &Path, links_to: &str, row: &DivergenceRow) -> Result<()> {
     let mut files: Vec<(&str, String)> = Vec::new();
     if let Some(path) = input_file(dir, row) {
         files.push(("input .npy", relative(dir, &path)));
@@ -447,7 +456,12 @@ fn links(page: &mut String, dir: &Path, row: &DivergenceRow) -> Result<()> {
     }
     page.push_str("<p class=\"links\">");
     for (label, file) in files {
-        write!(page, "<a href=\"{}\">{label}</a> ", attr(&file))?;
+        write!(
+            page,
+            "<a href=\"{}{}\">{label}</a> ",
+            attr(links_to),
+            attr(&file)
+        )?;
     }
     page.push_str("</p>\n");
     Ok(())
