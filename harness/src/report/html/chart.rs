@@ -6,7 +6,7 @@ use crate::histogram::{Bucket, UlpHistogram};
 use html_escape::encode_text;
 use std::fmt::Write;
 
-const BAR: usize = 26;
+const BAR: usize = 32;
 const GAP: usize = 4;
 const HEIGHT: usize = 120;
 const LABEL: usize = 64;
@@ -35,7 +35,8 @@ pub fn histogram_svg(histogram: &UlpHistogram) -> String {
     }
     let most = bars.iter().map(|&b| count(b).0).max().unwrap_or(0).max(1);
     let scale = (most as f64 + 1.0).log10();
-    let width = bars.len() * (BAR + GAP) + GAP;
+    // Room on the right for the last bucket's slanted name.
+    let width = bars.len() * (BAR + GAP) + GAP + 36;
     let mut svg = String::new();
     let _ = write!(
         svg,

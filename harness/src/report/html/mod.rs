@@ -487,7 +487,7 @@ figure{margin:0}figcaption{font-size:12px;color:#555;max-width:320px}
 img{image-rendering:pixelated;border:1px solid #ccc}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
 .histogram rect.same{fill:#8fbf8f}.histogram rect.off{fill:#d9822b}.histogram rect.naninf{fill:#c0392b}
-.histogram text{font-size:10px;fill:#333}.histogram text.count{text-anchor:middle}
+.histogram text{font-size:9px;fill:#333}.histogram text.count{text-anchor:middle}
 pre.error{white-space:pre-wrap;background:#f7f7f7;padding:6px;border-radius:4px}
 ";
 
