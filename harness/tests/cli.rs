@@ -1005,13 +1005,7 @@ fn merged_shards_equal_the_unsharded_run() {
     }
     command.assert().code(1);
 
-    for file in [
-        "divergences.csv",
-        "summary.csv",
-        "summary.md",
-        "junit.xml",
-        "ulp_histogram.csv",
-    ] {
+    for file in DETERMINISTIC_REPORTS {
         let read = |dir: &Path| std::fs::read_to_string(dir.join(file)).unwrap();
         assert_eq!(read(whole.path()), read(merged.path()), "{file} differs");
     }

@@ -7,10 +7,11 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-/// A run of three fixture cases: a value divergence, an error one, and one that agrees.
-fn fixture_run(out: &Path) {
-    let cases = fixture_copy("cases");
-    let status = tfdiff()
+/// `tfdiff run` of these cases of `cases_dir` (12 inputs, numpy, eager and graph) into `out`;
+/// its exit status.
+fn run_cases(out: &Path, cases_dir: &Path, cases: &[&str]) -> Option<i32> {
+    let mut command = tfdiff();
+    command
         .args([
             "run",
             "-n",
@@ -20,21 +21,20 @@ fn fixture_run(out: &Path) {
             "--no-progress",
         ])
         .args(["--shrink-time", "2", "--no-save-regressions", "--cases-dir"])
-        .arg(cases.path())
-        .args([
-            "--case",
-            "value_off",
-            "--case",
-            "raises_in_tf",
-            "--case",
-            "agree",
-        ])
+        .arg(cases_dir)
         .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
-        .status;
-    assert_eq!(status.code(), Some(1), "value_off and raises_in_tf diverge");
+        .arg(out);
+    for case in cases {
+        command.args(["--case", case]);
+    }
+    command.output().unwrap().status.code()
+}
+
+/// A run of three fixture cases: a value divergence, an error one, and one that agrees.
+fn fixture_run(out: &Path) {
+    let cases = fixture_copy("cases");
+    let status = run_cases(out, cases.path(), &["value_off", "raises_in_tf", "agree"]);
+    assert_eq!(status, Some(1), "value_off and raises_in_tf diverge");
 }
 
 /// The `<article>`s of a page, each with its text.
@@ -105,23 +105,10 @@ fn diff_html_shows_gone_signatures_and_histograms_old_and_new() {
     let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     fixture_run(old.path());
     // The new run has only the agreeing case: every old signature is gone.
-    let status = tfdiff()
-        .args([
-            "run",
-            "-n",
-            "12",
-            "--modes",
-            "numpy,eager,graph",
-            "--no-progress",
-        ])
-        .args(["--no-save-regressions", "--cases-dir"])
-        .arg(fixtures("cases"))
-        .args(["--case", "agree", "--out"])
-        .arg(new.path())
-        .output()
-        .unwrap()
-        .status;
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        run_cases(new.path(), &fixtures("cases"), &["agree"]),
+        Some(0)
+    );
     tfdiff()
         .arg("diff")
         .arg(old.path())

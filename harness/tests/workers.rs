@@ -263,13 +263,7 @@ fn reports_are_identical_whatever_the_number_of_workers() {
     };
     let one = run("1");
     let two = run("2");
-    for file in [
-        "divergences.csv",
-        "summary.csv",
-        "summary.md",
-        "junit.xml",
-        "ulp_histogram.csv",
-    ] {
+    for file in DETERMINISTIC_REPORTS {
         let a = std::fs::read_to_string(one.path().join(file)).unwrap();
         let b = std::fs::read_to_string(two.path().join(file)).unwrap();
         assert!(

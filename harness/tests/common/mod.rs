@@ -8,6 +8,16 @@ use std::path::{Path, PathBuf};
 
 pub type Row = HashMap<String, String>;
 
+/// The reports that hold the same bytes for the same seed whatever the run's timing: any
+/// number of workers, sharded and merged or not.
+pub const DETERMINISTIC_REPORTS: [&str; 5] = [
+    "divergences.csv",
+    "summary.csv",
+    "summary.md",
+    "junit.xml",
+    "ulp_histogram.csv",
+];
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
