@@ -183,6 +183,7 @@ def environment_info():
         "numpy_file": np.__file__ if np else None,
         "tensorflow": tf.__version__ if tf else None,
         "tensorflow_file": tf.__file__ if tf else None,
+        "keras": installed_version("keras"),
     }
     if tf is not None:
         info["tensorflow_git_version"] = tf.version.GIT_VERSION
@@ -202,6 +203,16 @@ def environment_info():
         except Exception:  # older NumPy: show_config has no dict mode
             info["numpy_blas"] = None
     return info
+
+
+def installed_version(distribution):
+    """The installed version of a distribution, without importing it; None when absent."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def tflite_interpreter_name():

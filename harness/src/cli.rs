@@ -49,6 +49,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write report.html again from a run directory's files.
     Report(ReportArgs),
+    /// Since when? Runs of one seed in several environments, ordered by TensorFlow/NumPy version.
+    Timeline(TimelineArgs),
     /// Does importing TensorFlow change NumPy? Measure NumPy and the FTZ/DAZ bits at each stage.
     Probe(ProbeArgs),
     /// Write the generated inputs of a seed as .npy files, with inputs.csv naming each one.
@@ -128,6 +130,21 @@ pub struct DiffArgs {
     /// Compare runs that did not complete (interrupted, failed, killed); diff.md says so
     #[arg(long)]
     pub allow_incomplete: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TimelineArgs {
+    /// Where to write timeline.csv, timeline-pairs.csv, timeline-environments.csv, timeline.md
+    /// and timeline.html [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+    /// Name, for each signature that arrived at or after this TensorFlow version, the two
+    /// releases to bisect between
+    #[arg(long, value_name = "VERSION")]
+    pub since: Option<String>,
+    /// The run directories, one per environment (scripts/timeline.sh makes them)
+    #[arg(value_name = "RUN_DIR", required = true)]
+    pub runs: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

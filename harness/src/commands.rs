@@ -43,6 +43,9 @@ pub fn dispatch(cli: cli::Cli) -> u8 {
         )
         .map(u8::from),
         Some(Command::Report(args)) => report(&args.run_dir),
+        Some(Command::Timeline(args)) => {
+            crate::timeline::timeline(&args.runs, args.out.as_deref(), args.since.as_deref())
+        }
         Some(Command::Merge(args)) => {
             merge::merge(&args.out, &args.shards, args.allow_incomplete, args.force)
                 .map(|status| status.exit_code())

@@ -37,6 +37,7 @@ pub mod run_on_disk;
 pub mod shrink;
 pub mod signals;
 pub mod signature;
+pub mod timeline;
 pub mod worker;
 pub mod xla_cache;
 

@@ -57,7 +57,7 @@ pub fn render(dir: &Path, results: &RunResults) -> Result<String> {
 }
 
 /// The page up to its body: title and the inline style sheet.
-fn head(title: &str) -> String {
+pub fn head(title: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n\
@@ -67,7 +67,7 @@ fn head(title: &str) -> String {
 }
 
 /// Writes `page` to `path` through a temporary file and a rename.
-fn write_page(path: &Path, page: &str) -> Result<()> {
+pub fn write_page(path: &Path, page: &str) -> Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temporary = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&temporary, page)
