@@ -49,7 +49,7 @@ fn signatures_are_placed_on_the_version_line_with_failed_environments_as_rows() 
     let assert = tfdiff()
         .args(["timeline", "--since", "2.10", "--out"])
         .arg(&out)
-        .args(["late", "broken", "early", "between"].map(|name| dir(name)))
+        .args(["late", "broken", "early", "between"].map(&dir))
         .assert()
         .code(0);
     let printed = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
