@@ -106,6 +106,11 @@ def xla_cache_directory(root):
             break
         except metadata.PackageNotFoundError:
             continue
+    if release_before(version, (2, 16)):
+        # Measured on tensorflow-cpu 2.12 to 2.15: with the persistent cache on, every XLA call
+        # fails (InternalError: Not an XLA Runtime executable), even on an empty cache. There
+        # XLA compiles in each process, as it does for a user of that TensorFlow.
+        return None
     for name in TF_LIBRARIES:
         path = os.path.join(package, name)
         if os.path.exists(path):
@@ -132,6 +137,16 @@ def xla_cache_directory(root):
         flags + " --tf_xla_persistent_cache_directory=" + directory
     ).strip()
     return directory
+
+
+def release_before(version, release):
+    """Whether a version like "2.15.1" is a release before (major, minor); False when its
+    text does not start with two numbers."""
+    try:
+        major, minor = version.split(".")[:2]
+        return (int(major), int(minor)) < release
+    except ValueError:
+        return False
 
 
 # Whether TensorFlow's thread pools were told not to spin (see stop_thread_spinning).

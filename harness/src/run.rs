@@ -242,6 +242,13 @@ fn announce(config: &RunConfig, started: &Started, total: usize, run_dir: &RunDi
         started.hello.tensorflow,
         run_dir.path.display()
     );
+    if config.xla_cache.is_some() && started.hello.xla_cache.is_none() {
+        eprintln!(
+            "tfdiff: XLA's persistent cache is off with TensorFlow {}: before 2.16 every XLA \
+             call fails with it on (measured on 2.12-2.15); XLA compiles in each worker",
+            started.hello.tensorflow
+        );
+    }
 }
 
 /// The run's description before any input is evaluated.
