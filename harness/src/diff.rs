@@ -477,6 +477,50 @@ mod tests {
     }
 
     #[test]
+    fn each_signature_is_drawn_from_the_run_that_has_it_the_new_one_first() {
+        let eager = ModePair::new(Mode::Numpy, Mode::Eager);
+        let xla = ModePair::new(Mode::Numpy, Mode::Xla);
+        let mut old = run_with(vec![
+            test_row("a", "1", eager, Kind::Value),
+            test_row("b", "2", eager, Kind::Nan),
+            // Same case and kind as a new one, another pair: not the same signature.
+            test_row("c", "3", eager, Kind::Shape),
+        ]);
+        old.dir = PathBuf::from("old");
+        let mut new = run_with(vec![
+            test_row("b", "5", eager, Kind::Nan),
+            test_row("c", "0", xla, Kind::Shape),
+            // Same case and pair as an old one, another kind.
+            test_row("a", "6", eager, Kind::Nan),
+        ]);
+        new.dir = PathBuf::from("new");
+        let changes = signature_changes(&old, &new);
+        let drawn: Vec<(&str, &str, &str, Kind, Option<&str>)> =
+            drawn_signatures(&old, &new, &changes)
+                .iter()
+                .map(|d| {
+                    (
+                        d.change,
+                        d.dir.to_str().unwrap(),
+                        d.row.input.as_str(),
+                        d.row.kind,
+                        d.before.map(|b| b.input.as_str()),
+                    )
+                })
+                .collect();
+        assert_eq!(
+            drawn,
+            [
+                ("new", "new", "0", Kind::Shape, None),
+                ("new", "new", "6", Kind::Nan, None),
+                ("gone", "old", "1", Kind::Value, None),
+                ("gone", "old", "3", Kind::Shape, None),
+                ("persisting", "new", "5", Kind::Nan, Some("2")),
+            ]
+        );
+    }
+
+    #[test]
     fn a_pair_changed_when_its_errors_or_kinds_moved() {
         let pair = |max_abs: Option<f64>| {
             let mut summary = PairSummary::new("c", ModePair::new(Mode::Numpy, Mode::Eager));
