@@ -252,7 +252,18 @@ fn short(point: &Point) -> String {
 }
 
 fn markdown(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) -> Result<String> {
-    let mut md = String::from("# tfdiff timeline\n\n## Environments (TensorFlow/NumPy)\n\n");
+    let mut md = String::from("# tfdiff timeline\n");
+    environments_markdown(&mut md, points)?;
+    signatures_markdown(&mut md, points, lines)?;
+    if let Some(since) = since {
+        boundaries_markdown(&mut md, points, lines, since)?;
+    }
+    pairs_markdown(&mut md, points)?;
+    Ok(md)
+}
+
+fn environments_markdown(md: &mut String, points: &[Point]) -> Result<()> {
+    md.push_str("\n## Environments (TensorFlow/NumPy)\n\n");
     md.push_str(
         "| environment | Python | Keras | oneDNN | does importing TF change NumPy? | run |\n",
     );
@@ -274,6 +285,10 @@ fn markdown(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) 
             run.replace('|', "\\|").replace('\n', " ")
         )?;
     }
+    Ok(())
+}
+
+fn signatures_markdown(md: &mut String, points: &[Point], lines: &[SignatureLine]) -> Result<()> {
     md.push_str("\n## Signatures\n\n● occurs · ○ does not · – not run there\n\n");
     let columns: Vec<String> = points.iter().map(short).collect();
     writeln!(
@@ -314,9 +329,11 @@ fn markdown(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) 
             marks.join(" | ")
         )?;
     }
-    if let Some(since) = since {
-        boundaries_markdown(&mut md, points, lines, since)?;
-    }
+    Ok(())
+}
+
+fn pairs_markdown(md: &mut String, points: &[Point]) -> Result<()> {
+    let columns: Vec<String> = points.iter().map(short).collect();
     md.push_str("\n## Error per case × pair\n\ndivergent inputs / inputs, kinds, max ulp; ✱ changed from the environment before\n\n");
     writeln!(md, "| case | pair | {} |", columns.join(" | "))?;
     writeln!(md, "|---|---|{}", "---|".repeat(points.len()))?;
@@ -333,7 +350,7 @@ fn markdown(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) 
             .collect();
         writeln!(md, "| {case} | {pair} | {} |", cells.join(" | "))?;
     }
-    Ok(md)
+    Ok(())
 }
 
 fn boundaries_markdown(
@@ -390,7 +407,24 @@ fn html(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) -> R
             text(&run)
         )?;
     }
-    page.push_str("</table></section>\n<section class=\"case\"><h2>Signatures</h2><table class=\"matrix\"><tr><th>signature</th><th>first seen</th><th>last seen</th>");
+    page.push_str("</table></section>\n");
+    signatures_html(&mut page, points, lines)?;
+    if let Some(since) = since {
+        let mut md = String::new();
+        boundaries_markdown(&mut md, points, lines, since)?;
+        writeln!(
+            page,
+            "<section class=\"case\"><pre>{}</pre></section>",
+            text(&md)
+        )?;
+    }
+    pairs_html(&mut page, points)?;
+    page.push_str("</body>\n</html>\n");
+    Ok(page)
+}
+
+fn signatures_html(page: &mut String, points: &[Point], lines: &[SignatureLine]) -> Result<()> {
+    page.push_str("<section class=\"case\"><h2>Signatures</h2><table class=\"matrix\"><tr><th>signature</th><th>first seen</th><th>last seen</th>");
     for point in points {
         write!(page, "<th>{}</th>", text(&short(point)))?;
     }
@@ -423,15 +457,10 @@ fn html(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) -> R
         page.push_str("</tr>");
     }
     page.push_str("</table></section>\n");
-    if let Some(since) = since {
-        let mut md = String::new();
-        boundaries_markdown(&mut md, points, lines, since)?;
-        writeln!(
-            page,
-            "<section class=\"case\"><pre>{}</pre></section>",
-            text(&md)
-        )?;
-    }
+    Ok(())
+}
+
+fn pairs_html(page: &mut String, points: &[Point]) -> Result<()> {
     page.push_str("<section class=\"case\"><h2>Error per case × pair</h2><table class=\"matrix\"><tr><th>case × pair</th>");
     for point in points {
         write!(page, "<th>{}</th>", text(&short(point)))?;
@@ -455,8 +484,6 @@ fn html(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) -> R
         }
         page.push_str("</tr>");
     }
-    page.push_str(
-        "</table><p>Orange: changed from the environment before.</p></section>\n</body>\n</html>\n",
-    );
-    Ok(page)
+    page.push_str("</table><p>Orange: changed from the environment before.</p></section>\n");
+    Ok(())
 }
