@@ -56,22 +56,8 @@ pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Resul
             continue; // the header
         }
         // Under a case's last row: what it printed, if anything (the lines are in a file).
-        let last_of_case = rows.get(index + 1).is_none_or(|next| next[0] != row[0]);
-        if let Some(printed) = results
-            .info
-            .case_output
-            .get(&row[0])
-            .filter(|_| last_of_case)
-        {
-            let first: Vec<String> = printed.first.iter().map(|l| format!("{l:?}")).collect();
-            writeln!(
-                out,
-                "  {} printed {} line(s) while it ran, first {} (all in {})",
-                row[0],
-                printed.lines,
-                first.join(", "),
-                super::CASE_OUTPUT_FILE
-            )?;
+        if rows.get(index + 1).is_none_or(|next| next[0] != row[0]) {
+            printed_note(out, results, &row[0])?;
         }
     }
     for known in &results.info.known_not_seen {
@@ -85,4 +71,19 @@ pub fn print_table(results: &RunResults, out: &mut impl Write) -> std::io::Resul
         writeln!(out, "{}  NOT RUN: {}", failure.name, failure.error)?;
     }
     Ok(())
+}
+
+/// "  case printed 3 line(s) while it ran, first ..." when the case printed anything.
+fn printed_note(out: &mut impl Write, results: &RunResults, case: &str) -> std::io::Result<()> {
+    let Some(printed) = results.info.case_output.get(case) else {
+        return Ok(());
+    };
+    let first: Vec<String> = printed.first.iter().map(|l| format!("{l:?}")).collect();
+    writeln!(
+        out,
+        "  {case} printed {} line(s) while it ran, first {} (all in {})",
+        printed.lines,
+        first.join(", "),
+        super::CASE_OUTPUT_FILE
+    )
 }
