@@ -79,14 +79,14 @@ fn presence_word(presence: Presence) -> &'static str {
     }
 }
 
-/// A case × pair in one environment: "3/200 · 128 ulp", "0/200", or "–".
+/// A case × pair in one environment: "3/200 value:3 · 1.2e-7 abs · 128 ulp", "0/200", or "–".
 fn pair_cell(pair: Option<&PairSummary>) -> String {
     match pair {
         None => "–".to_string(),
         Some(pair) => {
             let ulp = pair
                 .max_ulp
-                .map(|u| format!(" · {u} ulp"))
+                .map(|u| format!(" · {} abs · {u} ulp", pair.max_abs_text("–")))
                 .unwrap_or_default();
             let kinds = if pair.diverge > 0 {
                 format!(" {}", pair.kinds_text())
@@ -334,7 +334,7 @@ fn signatures_markdown(md: &mut String, points: &[Point], lines: &[SignatureLine
 
 fn pairs_markdown(md: &mut String, points: &[Point]) -> Result<()> {
     let columns: Vec<String> = points.iter().map(short).collect();
-    md.push_str("\n## Error per case × pair\n\ndivergent inputs / inputs, kinds, max ulp; ✱ changed from the environment before\n\n");
+    md.push_str("\n## Error per case × pair\n\ndivergent inputs / inputs, kinds, max abs, max ulp; ✱ changed from the environment before\n\n");
     writeln!(md, "| case | pair | {} |", columns.join(" | "))?;
     writeln!(md, "|---|---|{}", "---|".repeat(points.len()))?;
     for (case, pair) in pair_keys(points) {
