@@ -507,6 +507,8 @@ mod tests {
             )]
             .into();
             info.state_changes = [("c".to_string(), vec![format!("change {index}")])].into();
+            // XNNPACK ran in one shard's TFLite models only: it ran.
+            info.tflite_xnnpack = [("c".to_string(), index == 1)].into();
         }
         shards[1].results.info.ended = RunEnd::Interrupted("SIGTERM".into());
         let info = merged_info(&shards, Path::new("out"), 3).unwrap();
@@ -521,6 +523,7 @@ mod tests {
         assert_eq!(info.xla_shapes["c"], ["0x1", "1x1", "9x9"]);
         assert_eq!(info.xla_compiles["c"], 3);
         assert_eq!(info.state_changes["c"], ["change 0", "change 1"]);
+        assert!(info.tflite_xnnpack["c"]);
         assert_eq!(info.ended, RunEnd::Interrupted("SIGTERM".into()));
         assert_eq!((info.signatures, info.config.shard), (3, None));
         assert_eq!(info.config.out.as_deref(), Some(Path::new("out")));
