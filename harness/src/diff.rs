@@ -16,7 +16,18 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Whether a signature is in the new run only, the old one only, or both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, strum::Display)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 enum Change {
@@ -87,7 +98,8 @@ pub fn diff(
     for run in [&old, &new] {
         notes.extend(run.completeness(allow_incomplete)?);
     }
-    let signatures = signature_changes(&old, &new);
+    let matched = matched(&old, &new);
+    let signatures = signature_changes(&old, &new, &matched);
     let pairs = pair_changes(&old.results.pairs, &new.results.pairs);
     let environment = environment_changes(&old, &new);
 
@@ -117,79 +129,102 @@ pub fn diff(
         &out,
         (old_dir, &old.results),
         (new_dir, &new.results),
-        &drawn_signatures(&old, &new, &signatures),
+        &drawn_signatures(&old, &new, &matched),
     )?;
     print!("{markdown}");
     eprintln!("tfdiff: diff written to {}", out.display());
     Ok(signatures.iter().any(|s| s.change == Change::New))
 }
 
-/// Each signature as diff.html draws it: from the new run when it has it, else from the old.
-fn drawn_signatures<'a>(
-    old: &'a RunOnDisk,
-    new: &'a RunOnDisk,
-    changes: &[SignatureChange],
-) -> Vec<crate::report::html::DiffSignature<'a>> {
-    let find = |run: &'a RunOnDisk, change: &SignatureChange| {
-        run.results.rows.iter().find(|row| {
-            row.case == change.case
-                && row.pair() == crate::mode::ModePair::new(change.mode_a, change.mode_b)
-                && row.kind == change.kind
-        })
-    };
-    changes
-        .iter()
-        .filter_map(|change| {
-            let (before, after) = (find(old, change), find(new, change));
-            let (dir, row) = match after {
-                Some(row) => (new.dir.as_path(), row),
-                None => (old.dir.as_path(), before?),
-            };
-            Some(crate::report::html::DiffSignature {
-                change: match change.change {
-                    Change::New => "new",
-                    Change::Gone => "gone",
-                    Change::Persisting => "persisting",
-                },
-                dir,
-                row,
-                before: after.and(before),
-            })
-        })
-        .collect()
+/// One signature's rows: in the old run, the new one, or both.
+struct Matched<'a> {
+    signature: Signature,
+    before: Option<&'a DivergenceRow>,
+    after: Option<&'a DivergenceRow>,
 }
 
-fn signature_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<SignatureChange> {
-    let old_rows = &old.results.rows;
-    let new_rows = &new.results.rows;
+impl<'a> Matched<'a> {
+    fn change(&self) -> Change {
+        match (self.before, self.after) {
+            (None, Some(_)) => Change::New,
+            (Some(_), None) => Change::Gone,
+            _ => Change::Persisting,
+        }
+    }
+
+    /// The run the signature is shown from — the new one when it has it — and its row there.
+    fn latest(&self, old: &'a RunOnDisk, new: &'a RunOnDisk) -> (&'a Path, &'a DivergenceRow) {
+        match self.after {
+            Some(row) => (new.dir.as_path(), row),
+            None => (
+                old.dir.as_path(),
+                self.before.expect("a signature comes from one of the runs"),
+            ),
+        }
+    }
+}
+
+/// Every signature of either run, with its rows: new first, then gone, then persisting;
+/// within each, as the runs list them.
+fn matched<'a>(old: &'a RunOnDisk, new: &'a RunOnDisk) -> Vec<Matched<'a>> {
+    let (old_rows, new_rows) = (&old.results.rows, &new.results.rows);
     let mut keys: Vec<Signature> = Vec::new();
     for row in new_rows.iter().chain(old_rows) {
         if !keys.contains(&row.signature()) {
             keys.push(row.signature());
         }
     }
-    let mut changes: Vec<SignatureChange> = keys
+    let mut matched: Vec<Matched<'a>> = keys
         .into_iter()
-        .map(|signature| {
-            let before = old_rows.iter().find(|r| r.signature() == signature);
-            let after = new_rows.iter().find(|r| r.signature() == signature);
+        .map(|signature| Matched {
+            before: old_rows.iter().find(|r| r.signature() == signature),
+            after: new_rows.iter().find(|r| r.signature() == signature),
+            signature,
+        })
+        .collect();
+    matched.sort_by_key(Matched::change);
+    matched
+}
+
+/// Each signature as diff.html draws it: from the new run when it has it, else from the old.
+fn drawn_signatures<'a>(
+    old: &'a RunOnDisk,
+    new: &'a RunOnDisk,
+    matched: &[Matched<'a>],
+) -> Vec<crate::report::html::DiffSignature<'a>> {
+    matched
+        .iter()
+        .map(|m| {
+            let (dir, row) = m.latest(old, new);
+            crate::report::html::DiffSignature {
+                change: m.change().into(),
+                dir,
+                row,
+                before: m.after.and(m.before),
+            }
+        })
+        .collect()
+}
+
+fn signature_changes(
+    old: &RunOnDisk,
+    new: &RunOnDisk,
+    matched: &[Matched<'_>],
+) -> Vec<SignatureChange> {
+    matched
+        .iter()
+        .map(|m| {
+            let (before, after) = (m.before, m.after);
             let field = |row: Option<&DivergenceRow>, get: fn(&DivergenceRow) -> String| {
                 row.map(get).unwrap_or_default()
             };
-            let (dir, latest) = match after {
-                Some(row) => (&new.dir, row),
-                None => (&old.dir, before.expect("a key comes from one of the runs")),
-            };
+            let (dir, latest) = m.latest(old, new);
             SignatureChange {
-                change: match (before, after) {
-                    (None, Some(_)) => Change::New,
-                    (Some(_), None) => Change::Gone,
-                    _ => Change::Persisting,
-                },
-                mode_a: signature.pair.a,
-                mode_b: signature.pair.b,
-                kind: signature.kind,
-                case: signature.case,
+                change: m.change(),
+                mode_a: m.signature.pair.a,
+                mode_b: m.signature.pair.b,
+                kind: m.signature.kind,
+                case: m.signature.case.clone(),
                 status: after.map(|r| r.status),
                 old_occurrences: field(before, |r| r.occurrences.to_string()),
                 new_occurrences: field(after, |r| r.occurrences.to_string()),
@@ -203,10 +238,7 @@ fn signature_changes(old: &RunOnDisk, new: &RunOnDisk) -> Vec<SignatureChange> {
                 reproducer: dir.join(&latest.reproducer).display().to_string(),
             }
         })
-        .collect();
-    // New first, then gone, then persisting; within each, as the runs list them.
-    changes.sort_by_key(|c| c.change);
-    changes
+        .collect()
 }
 
 fn pair_changes(old: &[PairSummary], new: &[PairSummary]) -> Vec<PairChange> {
@@ -453,7 +485,7 @@ mod tests {
         let mut persisting = test_row("b", "5", eager, Kind::Nan);
         persisting.occurrences = 4;
         let new = run_with(vec![persisting, test_row("c", "0", xla, Kind::Shape)]);
-        let changes = signature_changes(&old, &new);
+        let changes = signature_changes(&old, &new, &matched(&old, &new));
         let seen: Vec<(Change, &str, Kind)> = changes
             .iter()
             .map(|c| (c.change, c.case.as_str(), c.kind))
@@ -494,9 +526,9 @@ mod tests {
             test_row("a", "6", eager, Kind::Nan),
         ]);
         new.dir = PathBuf::from("new");
-        let changes = signature_changes(&old, &new);
+        let matched = matched(&old, &new);
         let drawn: Vec<(&str, &str, &str, Kind, Option<&str>)> =
-            drawn_signatures(&old, &new, &changes)
+            drawn_signatures(&old, &new, &matched)
                 .iter()
                 .map(|d| {
                     (
@@ -635,7 +667,7 @@ mod tests {
         let text = render_markdown(
             Path::new("old"),
             Path::new("new"),
-            &signature_changes(&old, &new),
+            &signature_changes(&old, &new, &matched(&old, &new)),
             &pair_changes(&old.results.pairs, &new.results.pairs),
             &environment_changes(&old, &new),
         );
