@@ -575,15 +575,24 @@ impl RunDirectory {
     /// reader never sees half a file.
     pub fn write_exports(&self, results: &RunResults) -> Result<()> {
         for export in exports() {
-            let target = self.path.join(export.file_name());
-            let temporary = self.path.join(format!(".{}.tmp", export.file_name()));
-            std::fs::write(&temporary, export.render(results)?)
-                .and_then(|()| std::fs::rename(&temporary, &target))
-                .with_context(|| format!("writing {}", target.display()))?;
+            write_atomically(
+                &self.path.join(export.file_name()),
+                &export.render(results)?,
+            )?;
         }
         html::write(&self.path, results)?;
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader
+/// never sees half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&temporary, bytes)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Removes everything inside `dir`, keeping `dir`.

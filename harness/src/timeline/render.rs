@@ -132,7 +132,10 @@ pub fn write_all(out: &Path, points: &[Point], since: Option<&Version>) -> Resul
     let markdown = markdown(points, &lines, since)?;
     std::fs::write(out.join("timeline.md"), &markdown)
         .with_context(|| format!("writing {}", out.join("timeline.md").display()))?;
-    crate::report::html::write_page(&out.join("timeline.html"), &html(points, &lines, since)?)?;
+    crate::report::write_atomically(
+        &out.join("timeline.html"),
+        html(points, &lines, since)?.as_bytes(),
+    )?;
     Ok(markdown)
 }
 

@@ -2,7 +2,8 @@
 //! new, gone or persisting, each drawn as in report.html from the run that has it (the new one
 //! when both do), and each pair's ULP histograms before and after, side by side.
 
-use super::{attr, chart::histogram_svg, head, or_dash, signature, text, write_page};
+use super::{attr, chart::histogram_svg, head, or_dash, signature, text};
+use crate::report::write_atomically;
 use crate::report::{DivergenceRow, PairSummary, RunResults};
 use anyhow::Result;
 use std::fmt::Write;
@@ -95,7 +96,7 @@ pub fn write_diff(
     }
     histograms(&mut page, old, new)?;
     page.push_str("</body>\n</html>\n");
-    write_page(&out.join(DIFF_FILE_NAME), &page)
+    write_atomically(&out.join(DIFF_FILE_NAME), page.as_bytes())
 }
 
 /// Each pair that was compared element by element in either run: its histograms, old | new.

@@ -21,7 +21,7 @@ use crate::mode::Mode;
 use crate::npy::{read_as_f64, Loaded};
 use crate::outcome::Precision;
 use crate::run_on_disk::inside;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use std::fmt::Write;
 use std::path::Path;
@@ -34,7 +34,7 @@ pub const FILE_NAME: &str = "report.html";
 /// Writes `dir/report.html` from `results` and the files in `dir` (through a temporary file
 /// and a rename, as the other reports).
 pub fn write(dir: &Path, results: &RunResults) -> Result<()> {
-    write_page(&dir.join(FILE_NAME), &render(dir, results)?)
+    super::write_atomically(&dir.join(FILE_NAME), render(dir, results)?.as_bytes())
 }
 
 /// The page.
@@ -64,15 +64,6 @@ pub fn head(title: &str) -> String {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         text(title)
     )
-}
-
-/// Writes `page` to `path` through a temporary file and a rename.
-pub fn write_page(path: &Path, page: &str) -> Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&temporary, page)
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn run_name(dir: &Path) -> String {
