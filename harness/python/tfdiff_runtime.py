@@ -673,8 +673,11 @@ class Case:
             entry[1] = image.shape
         interpreter.set_tensor(index, image.copy())
         interpreter.invoke()
-        if not self.tflite_xnnpack:
-            self.tflite_xnnpack = tflite_delegated(interpreter)
+        if shape is None:
+            # Its first input: whether a delegate took part of this model (once per model).
+            delegated = tflite_delegated(interpreter)
+            if delegated is not None:
+                self.tflite_xnnpack = bool(self.tflite_xnnpack) or delegated
         return array_outcome(single_output(
             [interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()]))
 
