@@ -38,12 +38,20 @@ pub struct Point {
 impl Point {
     /// "TF 2.12.1 · NumPy 1.23.5".
     pub fn label(&self) -> String {
+        let (tensorflow, numpy) = self.versions();
+        format!("TF {tensorflow} · NumPy {numpy}")
+    }
+
+    /// "2.12.1/1.23.5": the label as a table's column says it.
+    pub fn short_label(&self) -> String {
+        let (tensorflow, numpy) = self.versions();
+        format!("{tensorflow}/{numpy}")
+    }
+
+    /// TensorFlow's and NumPy's versions as text, "?" where unknown.
+    fn versions(&self) -> (String, String) {
         let text = |v: &Option<Version>| v.as_ref().map_or("?".to_string(), Version::to_string);
-        format!(
-            "TF {} · NumPy {}",
-            text(&self.tensorflow),
-            text(&self.numpy)
-        )
+        (text(&self.tensorflow), text(&self.numpy))
     }
 
     /// The run, when it completed.

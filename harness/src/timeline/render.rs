@@ -248,12 +248,6 @@ fn write_environments_csv(path: &Path, points: &[Point]) -> Result<()> {
     Ok(())
 }
 
-/// The short column name of an environment: "2.12.1/1.23.5".
-fn short(point: &Point) -> String {
-    let text = |v: &Option<Version>| v.as_ref().map_or("?".to_string(), Version::to_string);
-    format!("{}/{}", text(&point.tensorflow), text(&point.numpy))
-}
-
 fn markdown(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) -> Result<String> {
     let mut md = String::from("# tfdiff timeline\n");
     environments_markdown(&mut md, points)?;
@@ -280,7 +274,7 @@ fn environments_markdown(md: &mut String, points: &[Point]) -> Result<()> {
         writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} |",
-            short(point),
+            point.short_label(),
             e.python,
             e.keras,
             e.onednn,
@@ -293,7 +287,7 @@ fn environments_markdown(md: &mut String, points: &[Point]) -> Result<()> {
 
 fn signatures_markdown(md: &mut String, points: &[Point], lines: &[SignatureLine]) -> Result<()> {
     md.push_str("\n## Signatures\n\n● occurs · ○ does not · – not run there\n\n");
-    let columns: Vec<String> = points.iter().map(short).collect();
+    let columns: Vec<String> = points.iter().map(Point::short_label).collect();
     writeln!(
         md,
         "| case | pair | kind | first seen | last seen | comes and goes | {} |",
@@ -305,7 +299,7 @@ fn signatures_markdown(md: &mut String, points: &[Point], lines: &[SignatureLine
         "---|".repeat(points.len())
     )?;
     for line in lines {
-        let seen = |i: Option<usize>| i.map(|i| short(&points[i])).unwrap_or_default();
+        let seen = |i: Option<usize>| i.map(|i| points[i].short_label()).unwrap_or_default();
         let marks: Vec<&str> = line
             .presence
             .iter()
@@ -336,7 +330,7 @@ fn signatures_markdown(md: &mut String, points: &[Point], lines: &[SignatureLine
 }
 
 fn pairs_markdown(md: &mut String, points: &[Point]) -> Result<()> {
-    let columns: Vec<String> = points.iter().map(short).collect();
+    let columns: Vec<String> = points.iter().map(Point::short_label).collect();
     md.push_str("\n## Error per case × pair\n\ndivergent inputs / inputs, kinds, max abs, max ulp; ✱ changed from the environment before\n\n");
     writeln!(md, "| case | pair | {} |", columns.join(" | "))?;
     writeln!(md, "|---|---|{}", "---|".repeat(points.len()))?;
@@ -402,7 +396,7 @@ fn html(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) -> R
         write!(
             page,
             "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
-            text(&short(point)),
+            text(&point.short_label()),
             text(&e.python),
             text(&e.keras),
             text(&e.onednn),
@@ -429,11 +423,11 @@ fn html(points: &[Point], lines: &[SignatureLine], since: Option<&Version>) -> R
 fn signatures_html(page: &mut String, points: &[Point], lines: &[SignatureLine]) -> Result<()> {
     page.push_str("<section class=\"case\"><h2>Signatures</h2><table class=\"matrix\"><tr><th>signature</th><th>first seen</th><th>last seen</th>");
     for point in points {
-        write!(page, "<th>{}</th>", text(&short(point)))?;
+        write!(page, "<th>{}</th>", text(&point.short_label()))?;
     }
     page.push_str("</tr>");
     for line in lines {
-        let seen = |i: Option<usize>| i.map(|i| short(&points[i])).unwrap_or_default();
+        let seen = |i: Option<usize>| i.map(|i| points[i].short_label()).unwrap_or_default();
         let s = &line.signature;
         let comes = if line.comes_and_goes() {
             " <span class=\"tag new\">comes and goes</span>"
@@ -466,7 +460,7 @@ fn signatures_html(page: &mut String, points: &[Point], lines: &[SignatureLine])
 fn pairs_html(page: &mut String, points: &[Point]) -> Result<()> {
     page.push_str("<section class=\"case\"><h2>Error per case × pair</h2><table class=\"matrix\"><tr><th>case × pair</th>");
     for point in points {
-        write!(page, "<th>{}</th>", text(&short(point)))?;
+        write!(page, "<th>{}</th>", text(&point.short_label()))?;
     }
     page.push_str("</tr>");
     for (case, pair) in pair_keys(points) {
