@@ -202,6 +202,13 @@ impl<W: Write> Write for KeepError<'_, W> {
 
 /// Reads one frame; `Ok(None)` when the stream ended cleanly between frames.
 pub fn read_frame<T: DeserializeOwned>(reader: &mut impl Read) -> io::Result<Option<T>> {
+    Ok(read_sized_frame(reader)?.map(|(message, _)| message))
+}
+
+/// `read_frame`, with the frame's length in bytes.
+pub fn read_sized_frame<T: DeserializeOwned>(
+    reader: &mut impl Read,
+) -> io::Result<Option<(T, usize)>> {
     let mut length = [0u8; 8];
     // Only an end before the first byte is clean; inside a frame it is a broken channel.
     loop {
@@ -226,7 +233,7 @@ pub fn read_frame<T: DeserializeOwned>(reader: &mut impl Read) -> io::Result<Opt
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     postcard::from_bytes(&bytes)
-        .map(Some)
+        .map(|message| Some((message, bytes.len())))
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
 }
 

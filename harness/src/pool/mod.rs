@@ -6,6 +6,7 @@
 //! what, or on how many there were.
 
 mod log;
+mod nap;
 mod process;
 mod scheduler;
 mod slot;

@@ -4,12 +4,14 @@
 //! crash report keeps, and reaped with `wait4` for its exit status and peak resident memory.
 
 use super::log::{CaseOutput, WorkerLog};
-use crate::protocol::{read_frame, write_frame, Request, Response, EVALUATION_MARKER};
+use super::nap::Ahead;
+use crate::protocol::{read_sized_frame, write_frame, Request, Response, EVALUATION_MARKER};
 use crate::worker::DRIVER_PID_VARIABLE;
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, BufWriter};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::process::{ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,8 @@ pub struct WorkerProcess {
     /// Bytes the request pipe holds: a request this much smaller is written without waiting
     /// for the worker to read (see `Slot::send_ahead`).
     pub pipe_capacity: usize,
+    /// Whether a job is queued behind the running one (see `nap`), set by the slot.
+    pub ahead: Arc<Ahead>,
     stdin: BufWriter<ChildStdin>,
     frames: Receiver<std::io::Result<Option<Response>>>,
     tail: Arc<Mutex<VecDeque<String>>>,
@@ -76,38 +80,54 @@ impl WorkerProcess {
         // A worker's outputs (all of an input's modes, often) fit in its pipe: it goes on to
         // the next mode instead of waiting for the driver to read.
         enlarge_pipe(&stdout);
+        // And a case that prints a lot does not wait for the log reader's nap (see `nap`).
+        enlarge_pipe(&stderr);
         let stdin = BufWriter::with_capacity(1 << 16, stdin);
         // The child is reaped with wait4 (`finish`), not through `child`.
         drop(child);
 
+        let ahead = Arc::new(Ahead::default());
         let (frame_sender, frames) = crossbeam_channel::unbounded();
         // The reader allocates the outputs' buffers: out of memory there names the slot's input.
         let note = crate::oom::current_note();
+        let reader_ahead = Arc::clone(&ahead);
         std::thread::Builder::new()
             .name(format!("worker-{pid}-out"))
             .spawn(move || {
                 crate::oom::use_note(note);
+                let fd = stdout.as_raw_fd();
                 let mut reader = BufReader::with_capacity(1 << 16, stdout);
                 loop {
-                    let frame = read_frame::<Response>(&mut reader);
+                    let (frame, bytes) = match read_sized_frame::<Response>(&mut reader) {
+                        Ok(Some((message, bytes))) => (Ok(Some(message)), bytes),
+                        other => (other.map(|_| None), 0),
+                    };
                     let end = !matches!(frame, Ok(Some(_)));
                     if frame_sender.send(frame).is_err() || end {
                         break;
                     }
+                    reader_ahead.wait_while_idle(bytes, reader.buffer().len(), fd, pid);
                 }
             })?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let (done_sender, stderr_done) = crossbeam_channel::bounded(1);
         let thread_tail = Arc::clone(&tail);
+        let stderr_ahead = Arc::clone(&ahead);
         std::thread::Builder::new()
             .name(format!("worker-{pid}-err"))
             .spawn(move || {
+                let stderr = Stderr {
+                    fd: stderr.as_raw_fd(),
+                    pipe: stderr,
+                    ahead: &stderr_ahead,
+                };
                 read_stderr(stderr, &thread_tail, &log, &case_output, pid);
                 let _ = done_sender.send(());
             })?;
         Ok(WorkerProcess {
             pid,
             pipe_capacity,
+            ahead,
             stdin,
             frames,
             tail,
@@ -141,17 +161,7 @@ impl WorkerProcess {
 
     /// Whether the process has not exited yet (it may be a zombie waiting for `finish`).
     pub fn is_alive(&self) -> bool {
-        // SAFETY: waitid with WNOWAIT only inspects the child; nothing is reaped.
-        unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            let result = libc::waitid(
-                libc::P_PID,
-                self.pid,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            );
-            result == 0 && info.si_pid() == 0
-        }
+        super::nap::is_alive(self.pid)
     }
 
     pub fn kill(&self) {
@@ -262,10 +272,17 @@ pub fn signal_name(signal: libc::c_int) -> String {
     name.to_string()
 }
 
+/// A worker's stderr pipe, read by a thread that naps between lines while the worker is busy.
+struct Stderr<'a, R> {
+    pipe: R,
+    fd: RawFd,
+    ahead: &'a Ahead,
+}
+
 /// Copies the worker's stderr into its log and keeps the lines written since the last mode
 /// started, cleaned of log timestamps so the same crash reads the same on every run.
 fn read_stderr(
-    stderr: impl std::io::Read,
+    stderr: Stderr<'_, impl std::io::Read>,
     tail: &Mutex<VecDeque<String>>,
     log: &Mutex<WorkerLog>,
     case_output: &Mutex<CaseOutput>,
@@ -273,7 +290,8 @@ fn read_stderr(
 ) {
     // The case whose evaluation the worker is in: its lines are that case's output.
     let mut case: Option<String> = None;
-    let mut reader = BufReader::new(stderr);
+    let Stderr { pipe, fd, ahead } = stderr;
+    let mut reader = BufReader::new(pipe);
     let mut bytes = Vec::new();
     log.lock()
         .expect("log lock")
@@ -298,6 +316,7 @@ fn read_stderr(
             }
             tail.push_back(clean_line(line));
         }
+        ahead.wait_while_idle(bytes.len(), reader.buffer().len(), fd, pid);
         bytes.clear();
     }
 }

@@ -103,7 +103,9 @@ impl Slot {
             return;
         }
         loop {
-            let (job, sent) = match self.ahead.take() {
+            let taken = self.ahead.take();
+            self.tell_ahead();
+            let (job, sent) = match taken {
                 Some(ahead) => {
                     let sent = self.worker.as_ref().map(|worker| worker.pid) == ahead.sent_to;
                     (ahead.job, sent)
@@ -320,6 +322,18 @@ impl Slot {
             ahead.sent_to = result.is_ok().then_some(pid);
         }
         self.ahead = Some(ahead);
+        self.tell_ahead();
+    }
+
+    /// Tells the worker's pipe readers whether it has a job queued (see `nap`).
+    fn tell_ahead(&self) {
+        if let Some(worker) = &self.worker {
+            let queued = self
+                .ahead
+                .as_ref()
+                .is_some_and(|ahead| ahead.sent_to == Some(worker.pid));
+            worker.ahead.set(queued);
+        }
     }
 
     /// The next mode's outcome; a crash or a timeout when the worker is lost on it (then None
