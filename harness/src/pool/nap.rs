@@ -17,8 +17,13 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// How long a drained reader sleeps.
-const NAP: Duration = Duration::from_millis(1);
+/// How long a drained frame reader sleeps: a worker's next small frame is about a millisecond
+/// away, and the driver needs none of them soon (the slot has the next job out already).
+pub const FRAME_NAP: Duration = Duration::from_millis(1);
+/// How long a drained log reader sleeps: a worker writes a line per input there, and nobody
+/// waits for it (a crash report reads the rest once the worker is gone). Each nap's end takes
+/// a CPU from a worker for a moment, so the log reader wakes seldom.
+pub const LOG_NAP: Duration = Duration::from_millis(20);
 /// Frames at least this large are followed by an ordinary blocking read.
 const LARGE_FRAME: usize = 256 << 10;
 
@@ -40,12 +45,19 @@ impl Ahead {
     /// the pipe, sleeps in short naps rather than in `read`. Returns at once after a large
     /// frame, and as soon as bytes arrive, the job queue empties or the worker dies (its end
     /// of the pipe then reads as closed).
-    pub fn wait_while_idle(&self, bytes: usize, buffered: usize, fd: RawFd, pid: u32) {
+    pub fn wait_while_idle(
+        &self,
+        nap: Duration,
+        bytes: usize,
+        buffered: usize,
+        fd: RawFd,
+        pid: u32,
+    ) {
         if bytes >= LARGE_FRAME || buffered > 0 {
             return;
         }
         while self.is_set() && pipe_pending(fd) == 0 && is_alive(pid) {
-            std::thread::sleep(NAP);
+            std::thread::sleep(nap);
         }
     }
 }
@@ -85,6 +97,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
+    const NAP: Duration = FRAME_NAP;
+
     fn pipe() -> (std::fs::File, std::fs::File) {
         let mut fds = [0; 2];
         // SAFETY: pipe writes two descriptors, each then owned by one File.
@@ -118,7 +132,7 @@ mod tests {
         let naps = |ahead: bool, bytes: usize, buffered: usize| {
             flag.set(ahead);
             let begun = Instant::now();
-            flag.wait_while_idle(bytes, buffered, fd, child.id());
+            flag.wait_while_idle(NAP, bytes, buffered, fd, child.id());
             begun.elapsed() >= NAP
         };
         assert!(!naps(false, 100, 0), "the slot waits for these frames");
@@ -145,7 +159,7 @@ mod tests {
         }
         let begun = Instant::now();
         flag.set(true);
-        flag.wait_while_idle(100, 0, fd, child.id());
+        flag.wait_while_idle(NAP, 100, 0, fd, child.id());
         assert!(begun.elapsed() < Duration::from_secs(1));
         child.wait().unwrap();
     }

@@ -4,7 +4,7 @@
 //! crash report keeps, and reaped with `wait4` for its exit status and peak resident memory.
 
 use super::log::{CaseOutput, WorkerLog};
-use super::nap::Ahead;
+use super::nap::{Ahead, FRAME_NAP, LOG_NAP};
 use crate::protocol::{read_sized_frame, write_frame, Request, Response, EVALUATION_MARKER};
 use crate::worker::DRIVER_PID_VARIABLE;
 use anyhow::{Context, Result};
@@ -106,7 +106,7 @@ impl WorkerProcess {
                     if frame_sender.send(frame).is_err() || end {
                         break;
                     }
-                    reader_ahead.wait_while_idle(bytes, reader.buffer().len(), fd, pid);
+                    reader_ahead.wait_while_idle(FRAME_NAP, bytes, reader.buffer().len(), fd, pid);
                 }
             })?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
@@ -316,7 +316,7 @@ fn read_stderr(
             }
             tail.push_back(clean_line(line));
         }
-        ahead.wait_while_idle(bytes.len(), reader.buffer().len(), fd, pid);
+        ahead.wait_while_idle(LOG_NAP, bytes.len(), reader.buffer().len(), fd, pid);
         bytes.clear();
     }
 }
