@@ -1,8 +1,9 @@
 //! The driver's hottest loop, for the pair it meets most: two float32 outputs compared in
-//! float32. A run of elements that holds a difference (see `scan`) is measured here without a
-//! branch per element — NumPy against TensorFlow, a third of the elements a few ULPs apart at
-//! random, mispredicted the general loop's every "same bits?" question: 11 ns per element pair
-//! measured there, against 2 to 3 here (`cargo run --release --example compare_bench`).
+//! float32. A run of elements that holds a difference (see `scan`) is measured here with the same
+//! arithmetic for every element, dealt to four lanes whose maxima are kept apart so that their
+//! dependency chains overlap. NumPy against TensorFlow, a third of the elements a few ULPs
+//! apart: 11.1 ns per element pair measured in the general loop, 8.4 here (`cargo run --release
+//! --example compare_bench`).
 //!
 //! It has exactly the effect of `ScanState::add` on each element: an element with the same
 //! bits on both sides goes through the same arithmetic and comes out 0 apart, within any
@@ -158,7 +159,7 @@ impl Lane {
 /// A float32's bits as an integer that counts representable values: +0 and -0 are both 0,
 /// and neighbours differ by 1 (as `ulp_distance` orders them).
 #[inline(always)]
-fn ordered(value: f32) -> i64 {
+pub(super) fn ordered(value: f32) -> i64 {
     let bits = value.to_bits();
     let magnitude = i64::from(bits & !(1 << 31));
     if bits & (1 << 31) != 0 {

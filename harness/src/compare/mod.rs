@@ -372,16 +372,7 @@ pub fn ulp_distance(a: f64, b: f64, precision: Precision) -> u64 {
         Precision::Float64 => (ordered(a.to_bits(), 1 << 63), ordered(b.to_bits(), 1 << 63)),
         Precision::Float32 => {
             // The hot case: two float32s are less than 2^33 apart, so i64 arithmetic will do.
-            let ordered = |value: f64| {
-                let bits = (value as f32).to_bits();
-                let magnitude = i64::from(bits & !(1 << 31));
-                if bits & (1 << 31) != 0 {
-                    -magnitude
-                } else {
-                    magnitude
-                }
-            };
-            return (ordered(a) - ordered(b)).unsigned_abs();
+            return (float32::ordered(a as f32) - float32::ordered(b as f32)).unsigned_abs();
         }
         Precision::Float16 => (
             ordered(u64::from(half::f16::from_f64(a).to_bits()), 1 << 15),

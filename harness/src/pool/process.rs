@@ -4,7 +4,7 @@
 //! crash report keeps, and reaped with `wait4` for its exit status and peak resident memory.
 
 use super::log::{CaseOutput, WorkerLog};
-use super::nap::{Ahead, FRAME_NAP, LOG_NAP};
+use super::nap::{Queued, FRAME_NAP, LOG_NAP};
 use crate::protocol::{read_sized_frame, write_frame, Request, Response, EVALUATION_MARKER};
 use crate::worker::DRIVER_PID_VARIABLE;
 use anyhow::{Context, Result};
@@ -47,7 +47,7 @@ pub struct WorkerProcess {
     /// for the worker to read (see `Slot::send_ahead`).
     pub pipe_capacity: usize,
     /// Whether a job is queued behind the running one (see `nap`), set by the slot.
-    pub ahead: Arc<Ahead>,
+    pub queued: Arc<Queued>,
     stdin: BufWriter<ChildStdin>,
     frames: Receiver<std::io::Result<Option<Response>>>,
     tail: Arc<Mutex<VecDeque<String>>>,
@@ -86,11 +86,11 @@ impl WorkerProcess {
         // The child is reaped with wait4 (`finish`), not through `child`.
         drop(child);
 
-        let ahead = Arc::new(Ahead::default());
+        let queued = Arc::new(Queued::default());
         let (frame_sender, frames) = crossbeam_channel::unbounded();
         // The reader allocates the outputs' buffers: out of memory there names the slot's input.
         let note = crate::oom::current_note();
-        let reader_ahead = Arc::clone(&ahead);
+        let reader_queued = Arc::clone(&queued);
         std::thread::Builder::new()
             .name(format!("worker-{pid}-out"))
             .spawn(move || {
@@ -106,20 +106,20 @@ impl WorkerProcess {
                     if frame_sender.send(frame).is_err() || end {
                         break;
                     }
-                    reader_ahead.wait_while_idle(FRAME_NAP, bytes, reader.buffer().len(), fd, pid);
+                    reader_queued.wait_while_idle(FRAME_NAP, bytes, reader.buffer().len(), fd, pid);
                 }
             })?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let (done_sender, stderr_done) = crossbeam_channel::bounded(1);
         let thread_tail = Arc::clone(&tail);
-        let stderr_ahead = Arc::clone(&ahead);
+        let stderr_queued = Arc::clone(&queued);
         std::thread::Builder::new()
             .name(format!("worker-{pid}-err"))
             .spawn(move || {
                 let stderr = Stderr {
                     fd: stderr.as_raw_fd(),
                     pipe: stderr,
-                    ahead: &stderr_ahead,
+                    queued: &stderr_queued,
                 };
                 read_stderr(stderr, &thread_tail, &log, &case_output, pid);
                 let _ = done_sender.send(());
@@ -127,7 +127,7 @@ impl WorkerProcess {
         Ok(WorkerProcess {
             pid,
             pipe_capacity,
-            ahead,
+            queued,
             stdin,
             frames,
             tail,
@@ -161,7 +161,7 @@ impl WorkerProcess {
 
     /// Whether the process has not exited yet (it may be a zombie waiting for `finish`).
     pub fn is_alive(&self) -> bool {
-        super::nap::is_alive(self.pid)
+        child_alive(self.pid)
     }
 
     pub fn kill(&self) {
@@ -206,6 +206,21 @@ impl WorkerProcess {
             peak_rss: (usage.ru_maxrss.max(0) as u64) * 1024,
             stderr,
         }
+    }
+}
+
+/// Whether the child `pid` has not exited yet (it may be a zombie nobody reaped).
+pub(super) fn child_alive(pid: u32) -> bool {
+    // SAFETY: waitid with WNOWAIT only inspects the child; nothing is reaped.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let result = libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        result == 0 && info.si_pid() == 0
     }
 }
 
@@ -276,7 +291,7 @@ pub fn signal_name(signal: libc::c_int) -> String {
 struct Stderr<'a, R> {
     pipe: R,
     fd: RawFd,
-    ahead: &'a Ahead,
+    queued: &'a Queued,
 }
 
 /// Copies the worker's stderr into its log and keeps the lines written since the last mode
@@ -290,7 +305,7 @@ fn read_stderr(
 ) {
     // The case whose evaluation the worker is in: its lines are that case's output.
     let mut case: Option<String> = None;
-    let Stderr { pipe, fd, ahead } = stderr;
+    let Stderr { pipe, fd, queued } = stderr;
     let mut reader = BufReader::new(pipe);
     let mut bytes = Vec::new();
     log.lock()
@@ -316,7 +331,7 @@ fn read_stderr(
             }
             tail.push_back(clean_line(line));
         }
-        ahead.wait_while_idle(LOG_NAP, bytes.len(), reader.buffer().len(), fd, pid);
+        queued.wait_while_idle(LOG_NAP, bytes.len(), reader.buffer().len(), fd, pid);
         bytes.clear();
     }
 }

@@ -332,7 +332,7 @@ impl Slot {
                 .ahead
                 .as_ref()
                 .is_some_and(|ahead| ahead.sent_to == Some(worker.pid));
-            worker.ahead.set(queued);
+            worker.queued.set(queued);
         }
     }
 
