@@ -25,7 +25,7 @@ fn float32s(values: Vec<f32>) -> Outcome {
     Outcome::Array(OutputArray {
         dtype: "float32".into(),
         shape: vec![values.len()],
-        values: Values::Float32(values),
+        values: std::sync::Arc::new(Values::Float32(values)),
     })
 }
 

@@ -321,6 +321,7 @@ fn merge_workers<'a>(
         merged.restarts += part.restarts;
         merged.crashes += part.crashes;
         merged.timeouts += part.timeouts;
+        merged.repeated_outputs += part.repeated_outputs;
         merged.restart_seconds += part.restart_seconds;
         merged.startup_seconds.extend(&part.startup_seconds);
         merged.peak_rss_mb.extend(&part.peak_rss_mb);
@@ -732,10 +733,12 @@ mod tests {
             restart_seconds: 0.5,
             startup_seconds: vec![2.0],
             peak_rss_mb: vec![600.0],
+            repeated_outputs: 5,
         };
         let merged = merge_workers([part(2, 3), part(1, 1)].iter());
         assert_eq!((merged.jobs, merged.starts, merged.restarts), (3, 4, 2));
         assert_eq!((merged.crashes, merged.timeouts), (2, 4));
+        assert_eq!(merged.repeated_outputs, 10);
         assert_eq!(merged.restart_seconds, 1.0);
         assert_eq!(merged.startup_seconds, [2.0, 2.0]);
         assert_eq!(merged.peak_rss_mb.len(), 2);

@@ -24,7 +24,7 @@ pub fn write_output(path: &Path, output: &OutputArray) -> Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     let shape = &output.shape;
-    let written = match &output.values {
+    let written = match &*output.values {
         Values::Bool(values) => {
             let booleans: Vec<bool> = values.iter().map(|&v| v != 0).collect();
             write(path, shape, &booleans)
@@ -99,7 +99,7 @@ mod tests {
             let output = OutputArray {
                 dtype: dtype.to_string(),
                 shape: vec![2, 1],
-                values: values.clone(),
+                values: std::sync::Arc::new(values.clone()),
             };
             let path = dir.path().join(format!("out/{dtype}.npy"));
             write_output(&path, &output).unwrap();

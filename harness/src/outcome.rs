@@ -7,6 +7,7 @@
 //! output costs its own size once, not eight bytes per element twice.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::sync::Arc;
 
 /// The result of running one mode. Arrays keep the dtype their values are stored in (the one
 /// the case returned, or float64 for float16, bfloat16 and longdouble, which the worker widens)
@@ -51,7 +52,19 @@ pub struct OutputArray {
     /// The dtype the case returned.
     pub dtype: String,
     pub shape: Vec<usize>,
-    pub values: Values,
+    /// Shared: a mode whose output is, to the bit, an earlier mode's (the worker says so
+    /// instead of sending it again, see `protocol::Response::ModeRepeats`) holds the same values.
+    pub values: Arc<Values>,
+}
+
+impl OutputArray {
+    /// Whether `other` holds these very values (not only equal ones) with the same dtype and
+    /// shape: comparing either against a third array gives one result.
+    pub fn is_same(&self, other: &OutputArray) -> bool {
+        Arc::ptr_eq(&self.values, &other.values)
+            && self.dtype == other.dtype
+            && self.shape == other.shape
+    }
 }
 
 /// An output's values in the type they are stored in, in C order.
@@ -115,7 +128,21 @@ impl Values {
             if !data.len().is_multiple_of(std::mem::size_of::<T>()) {
                 return Err(format!("{} bytes are not whole {name}s", data.len()));
             }
-            Ok(bytemuck::pod_collect_to_vec(data))
+            // One copy of the bytes (`pod_collect_to_vec` would zero the whole vector first):
+            // outputs are most of what the driver copies.
+            let count = data.len() / std::mem::size_of::<T>();
+            let mut values = Vec::<T>::with_capacity(count);
+            // SAFETY: T is Pod, so any bytes are a valid T; exactly `count` elements of the
+            // capacity reserved above are written before the length is set.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    data.as_ptr(),
+                    values.as_mut_ptr().cast::<u8>(),
+                    data.len(),
+                );
+                values.set_len(count);
+            }
+            Ok(values)
         }
         Ok(match storage {
             "float64" => Values::Float64(read(storage, data)?),
@@ -219,7 +246,7 @@ impl<'de> Deserialize<'de> for OutputArray {
         Ok(OutputArray {
             dtype: wire.dtype,
             shape: wire.shape,
-            values,
+            values: Arc::new(values),
         })
     }
 }
@@ -229,7 +256,7 @@ impl Outcome {
     pub fn array(values: ndarray::ArrayD<f64>, dtype: &str) -> Outcome {
         Outcome::Array(OutputArray {
             shape: values.shape().to_vec(),
-            values: Values::Float64(values.iter().copied().collect()),
+            values: Arc::new(Values::Float64(values.iter().copied().collect())),
             dtype: dtype.to_string(),
         })
     }
@@ -297,6 +324,31 @@ impl Precision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_array_is_the_same_only_as_its_clones_of_one_dtype_and_shape() {
+        let Outcome::Array(array) =
+            Outcome::array(ndarray::arr1(&[1.0, 2.0]).into_dyn(), "float32")
+        else {
+            unreachable!()
+        };
+        assert!(array.is_same(&array.clone()));
+        let equal = OutputArray {
+            values: Arc::new((*array.values).clone()),
+            ..array.clone()
+        };
+        assert!(!array.is_same(&equal), "equal values of its own");
+        let retyped = OutputArray {
+            dtype: "float64".into(),
+            ..array.clone()
+        };
+        assert!(!array.is_same(&retyped));
+        let reshaped = OutputArray {
+            shape: vec![2, 1],
+            ..array.clone()
+        };
+        assert!(!array.is_same(&reshaped));
+    }
 
     #[test]
     fn arrays_cross_the_wire_bit_for_bit() {

@@ -5,7 +5,7 @@
 
 use crate::baseline::{self, Baseline};
 use crate::cases::{self, CaseInfo};
-use crate::compare::{compare, Kind, PairComparison, ToleranceSpec};
+use crate::compare::{compare, compare_pairs, Kind, PairComparison, ToleranceSpec};
 use crate::evaluate::{Evaluation, Evaluator, Job, Memo, OutcomeCache};
 use crate::generate::{self, Image, ImageGenerator, Layout};
 use crate::mode::{Mode, ModePair};
@@ -541,9 +541,15 @@ impl Session {
                 .position(|m| *m == mode)
                 .expect("pair modes are selected")
         };
-        for (offset, pair) in self.config.pairs.clone().into_iter().enumerate() {
-            let (a, b) = (&outcomes[position(pair.a)], &outcomes[position(pair.b)]);
-            let comparison = compare(a, b, tolerance);
+        let pairs = self.config.pairs.clone();
+        let sides: Vec<_> = pairs
+            .iter()
+            .map(|pair| (&outcomes[position(pair.a)], &outcomes[position(pair.b)]))
+            .collect();
+        let comparisons = compare_pairs(&sides, tolerance);
+        for (offset, ((pair, (a, b)), comparison)) in
+            pairs.into_iter().zip(sides).zip(comparisons).enumerate()
+        {
             self.results.pairs[first + offset].add(&input.label, &comparison, a, b);
             if comparison.kind.is_some() {
                 let divergent = Divergent {

@@ -635,3 +635,40 @@ fn a_case_that_exits_or_raises_base_exceptions_is_a_crash_of_that_mode_and_the_r
     }
     assert_eq!(run_json(out.path())["ended"], "completed");
 }
+
+#[test]
+fn an_output_is_sent_once_and_one_rewritten_after_it_was_sent_is_not_taken_for_a_repeat() {
+    let repeats = fixture_copy("repeats");
+    let out = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "-n",
+            "12",
+            "--shrink-time",
+            "0",
+            "--no-save-regressions",
+            "-j",
+            "1",
+        ])
+        .arg("--cases-dir")
+        .arg(repeats.path())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let rows = read_csv(&out.path().join("divergences.csv"));
+    assert!(
+        !rows.iter().any(|r| r["case"] == "same_bits"),
+        "outputs that are one array agree: {rows:#?}"
+    );
+    // NumPy's array held eager's bits when eager's output was read, but was sent before.
+    assert_eq!(
+        signature(&rows, "rewrites_returned_array", "numpy", "eager")["kind"],
+        "value"
+    );
+    // same_bits alone: eager, graph and XLA repeat NumPy on each of its 12 inputs.
+    let repeated = run_json(out.path())["workers"]["repeated_outputs"]
+        .as_u64()
+        .unwrap();
+    assert!(repeated >= 36, "repeated_outputs {repeated}");
+}

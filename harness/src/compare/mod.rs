@@ -169,6 +169,33 @@ pub fn compare(a: &Outcome, b: &Outcome, tolerance: &ToleranceSpec) -> PairCompa
     }
 }
 
+/// Compares each pair of outcomes, each distinct pair of arrays once: a pair whose two sides
+/// are the very arrays of an earlier pair (`OutputArray::is_same`: a mode that returned
+/// another's output to the bit shares its values) gets the earlier pair's verdict, which
+/// `compare` would give again. NumPy against eager, graph and XLA is one comparison when the
+/// three TensorFlow modes agree to the bit, as they mostly do.
+pub fn compare_pairs(
+    pairs: &[(&Outcome, &Outcome)],
+    tolerance: &ToleranceSpec,
+) -> Vec<PairComparison> {
+    let same = |x: &Outcome, y: &Outcome| match (x, y) {
+        (Outcome::Array(x), Outcome::Array(y)) => x.is_same(y),
+        _ => false,
+    };
+    let mut verdicts: Vec<PairComparison> = Vec::with_capacity(pairs.len());
+    for (index, &(a, b)) in pairs.iter().enumerate() {
+        let earlier = pairs[..index]
+            .iter()
+            .position(|&(earlier_a, earlier_b)| same(a, earlier_a) && same(b, earlier_b));
+        let verdict = match earlier {
+            Some(earlier) => verdicts[earlier].clone(),
+            None => compare(a, b, tolerance),
+        };
+        verdicts.push(verdict);
+    }
+    verdicts
+}
+
 fn compare_arrays(a: &OutputArray, b: &OutputArray, tolerance: &ToleranceSpec) -> PairComparison {
     if a.shape != b.shape {
         return PairComparison::diverged(Kind::Shape);
@@ -176,8 +203,7 @@ fn compare_arrays(a: &OutputArray, b: &OutputArray, tolerance: &ToleranceSpec) -
     let precision = Precision::coarser(&a.dtype, &b.dtype);
     let rule = tolerance.rule(precision);
     // Each side is read in its own stored type: one loop per pair of types.
-    let scan =
-        with_values!(&a.values, xs => with_values!(&b.values, ys => scan(xs, ys, rule, precision)));
+    let scan = with_values!(&*a.values, xs => with_values!(&*b.values, ys => scan(xs, ys, rule, precision)));
     let mut metrics = scan.metrics;
     metrics.precision = precision;
     metrics.worst = scan.decisive.map(|position| Worst {
@@ -598,7 +624,9 @@ mod tests {
             Outcome::Array(OutputArray {
                 dtype: dtype.to_string(),
                 shape: vec![values.len()],
-                values: crate::outcome::Values::from_bytes(dtype, &bytes).unwrap(),
+                values: std::sync::Arc::new(
+                    crate::outcome::Values::from_bytes(dtype, &bytes).unwrap(),
+                ),
             })
         };
         for dtype in ["int64", "int32", "uint8", "bool"] {
@@ -696,8 +724,42 @@ mod tests {
         Outcome::Array(OutputArray {
             dtype: "float32".into(),
             shape: vec![values.len()],
-            values: crate::outcome::Values::Float32(values.to_vec()),
+            values: std::sync::Arc::new(crate::outcome::Values::Float32(values.to_vec())),
         })
+    }
+
+    #[test]
+    fn pairs_of_shared_arrays_get_the_verdict_compare_gives() {
+        let numpy = float32s(&[1.0, 2.0, f32::NAN, 3.0]);
+        let eager = float32s(&[1.0, 2.000_000_2, f32::NAN, 3.5]);
+        // graph repeated eager (shared values); xla holds equal values of its own.
+        let graph = eager.clone();
+        let xla = float32s(&[1.0, 2.000_000_2, f32::NAN, 3.5]);
+        let Outcome::Array(as_float64) = eager.clone() else {
+            unreachable!()
+        };
+        let as_float64 = Outcome::Array(OutputArray {
+            dtype: "float64".into(),
+            ..as_float64
+        });
+        let pairs = [
+            (&numpy, &eager),
+            (&numpy, &graph),
+            (&eager, &graph),
+            (&numpy, &xla),
+            (&graph, &xla),
+            (&numpy, &as_float64),
+        ];
+        let verdicts = compare_pairs(&pairs, &defaults());
+        for ((a, b), verdict) in pairs.iter().zip(&verdicts) {
+            assert_eq!(*verdict, compare(a, b, &defaults()));
+        }
+        assert_eq!(verdicts[0].kind, Some(Kind::Value));
+        assert_eq!(verdicts[2].kind, None);
+        assert_eq!(
+            verdicts[5].metrics.as_ref().unwrap().precision,
+            Precision::Float32
+        );
     }
 
     #[test]
@@ -781,7 +843,10 @@ mod tests {
         let ints = Outcome::Array(OutputArray {
             dtype: "int32".into(),
             shape: vec![100],
-            values: crate::outcome::Values::Int32(vec![1.0f32.to_bits() as i32; 100]),
+            values: std::sync::Arc::new(crate::outcome::Values::Int32(vec![
+                1.0f32.to_bits() as i32;
+                100
+            ])),
         });
         let result = compare(&ints, &float32s(&[1.0; 100]), &defaults());
         assert_eq!(result.kind, Some(Kind::Value));

@@ -13,6 +13,7 @@ use super::scheduler::{Scheduler, Work};
 use super::{Control, JobRequest, Shared};
 use crate::cases::{CaseFile, CaseInfo};
 use crate::evaluate::Evaluation;
+use crate::mode::Mode;
 use crate::outcome::{Crash, Outcome};
 use crate::protocol::{Evaluate, Hello, Init, Request, Response};
 use anyhow::{anyhow, bail, Result};
@@ -254,7 +255,8 @@ impl Slot {
         let mut restart_seconds = 0.0;
         let mut lost_before_start = 0;
         while outcomes.len() < modes.len() {
-            let remaining = modes[outcomes.len()..].to_vec();
+            let first = outcomes.len();
+            let remaining = modes[first..].to_vec();
             if !std::mem::take(&mut sent) {
                 restart_seconds += self.ensure_worker()?;
                 request.modes = remaining.clone();
@@ -272,7 +274,7 @@ impl Slot {
             }
             self.send_ahead(scheduler);
             for _ in &remaining {
-                match self.next_outcome()? {
+                match self.next_outcome(&remaining, &outcomes[first..])? {
                     Some(outcome) => outcomes.push(outcome),
                     None => break,
                 }
@@ -337,14 +339,19 @@ impl Slot {
     }
 
     /// The next mode's outcome; a crash or a timeout when the worker is lost on it (then None
-    /// is returned for the modes after it, which run on the next worker).
-    fn next_outcome(&mut self) -> Result<Option<Outcome>> {
+    /// is returned for the modes after it, which run on the next worker). `modes` are those
+    /// the worker was asked for, `received` what it has answered so far.
+    fn next_outcome(&mut self, modes: &[Mode], received: &[Outcome]) -> Result<Option<Outcome>> {
         let Some(worker) = &self.worker else {
             return Ok(None);
         };
         Ok(Some(
             match worker.receive(Some(self.shared.options.timeout)) {
                 Received::Message(Response::ModeDone(outcome)) => outcome,
+                Received::Message(Response::ModeRepeats(mode)) => {
+                    self.shared.stats().repeated_outputs += 1;
+                    repeated(mode, modes, received)?
+                }
                 Received::Message(Response::Fatal(message)) => bail!("a worker failed: {message}"),
                 Received::Message(other) => {
                     bail!("a worker sent {other:?} where an outcome was due")
@@ -485,9 +492,48 @@ fn handshake(process: &WorkerProcess, cases: &[CaseFile], pretraced: bool) -> Ha
     Handshake::Ready(hello, loads)
 }
 
+/// The outcome `Response::ModeRepeats(mode)` stands for: the array `mode` returned, shared.
+fn repeated(mode: Mode, modes: &[Mode], received: &[Outcome]) -> Result<Outcome> {
+    let earlier = modes[..received.len()]
+        .iter()
+        .position(|&m| m == mode)
+        .map(|position| &received[position]);
+    match earlier {
+        Some(outcome @ Outcome::Array(_)) => Ok(outcome.clone()),
+        _ => bail!("a worker said an output repeats the {mode} mode's, which it has not sent"),
+    }
+}
+
 fn crash_of(exit: Exit) -> Crash {
     Crash {
         cause: exit.cause,
         stderr: exit.stderr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeat_shares_an_array_already_received_and_names_nothing_else() {
+        let array = Outcome::array(ndarray::arr1(&[0.5, 1.0]).into_dyn(), "float32");
+        let error = Outcome::Error {
+            type_name: "ValueError".into(),
+            message: "no".into(),
+        };
+        let modes = [Mode::Numpy, Mode::Eager, Mode::Graph];
+        let received = [array.clone(), error];
+        let (Outcome::Array(repeat), Outcome::Array(original)) =
+            (repeated(Mode::Numpy, &modes, &received).unwrap(), &array)
+        else {
+            panic!("a repeat of an array is that array");
+        };
+        assert!(repeat.is_same(original));
+        // An error is not repeated; graph has not answered; xla was not asked for.
+        for mode in [Mode::Eager, Mode::Graph, Mode::Xla] {
+            let error = repeated(mode, &modes, &received).unwrap_err();
+            assert!(error.to_string().contains("has not sent"), "{error}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! exits or hangs takes only this process down, and the driver records it and starts another.
 
 mod embedded;
+mod repeats;
 mod stdio;
 
 use crate::cases::CaseFile;
@@ -198,13 +199,14 @@ impl Worker {
         stdio::mark_evaluation_start(&request.case);
         Python::attach(|py| -> Result<()> {
             let array = PyArray::from_array(py, &image);
+            let mut sent = repeats::Sent::default();
             for &mode in &request.modes {
                 let result = embedded::run_mode(py, case, &array, request.layout, mode)
                     .unwrap_or_else(|error| exit_as_python_would(py, error));
                 if let Some(changed) = probe::restore_mxcsr(self.mxcsr) {
                     embedded::note_state_change(py, case, &format!("in {mode}: {changed}"))?;
                 }
-                result.send(&mut channel.output)?;
+                sent.send(mode, result, &mut channel.output)?;
             }
             let traces = embedded::trace_counts(py, case)?;
             let state_changes = embedded::state_changes(py, case)?;

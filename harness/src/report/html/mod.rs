@@ -522,7 +522,7 @@ mod tests {
         let output = |values: Vec<f32>| OutputArray {
             dtype: "float32".into(),
             shape: vec![1, 2],
-            values: Values::Float32(values),
+            values: std::sync::Arc::new(Values::Float32(values)),
         };
         let [a, b] = value.output_files();
         crate::npy::write_output(&dir.path().join(a), &output(vec![0.0, 1.0])).unwrap();
