@@ -324,6 +324,8 @@ struct Session {
     /// The smallest input shrunk so far from one input of this case for one kind, and its
     /// steps: the next pair with that kind on that input starts shrinking there.
     shrunk_inputs: HashMap<(String, Kind), (Image, u64)>,
+    /// Inputs submitted and not taken yet, in order: the case's index, the input, its ticket.
+    pending: VecDeque<(usize, PlannedInput, <WorkerPool as Evaluator>::Ticket)>,
     clock: Instant,
 }
 
@@ -384,6 +386,7 @@ impl Session {
             signatures: HashMap::new(),
             memo: OutcomeCache::default(),
             shrunk_inputs: HashMap::new(),
+            pending: VecDeque::new(),
             clock: Instant::now(),
         })
     }
@@ -397,7 +400,6 @@ impl Session {
         let mut pending_bytes = 0;
         let modes = self.config.modes.clone();
         let mut open: Vec<Option<OpenCase>> = Vec::new();
-        let mut pending = VecDeque::new();
         'cases: for (index, (case, sources)) in cases.iter().zip(plans).enumerate() {
             if signals::stop_requested().is_some() {
                 break;
@@ -415,21 +417,22 @@ impl Session {
                     modes: &modes,
                 })?;
                 pending_bytes += input.image.len();
-                pending.push_back((index, input, ticket));
-                while pending.len() >= window
+                self.pending.push_back((index, input, ticket));
+                while self.pending.len() >= window
                     || pending_bytes >= byte_window
-                    || pending
+                    || self
+                        .pending
                         .front()
                         .is_some_and(|(_, _, ticket)| self.evaluator.is_ready(ticket))
                 {
-                    let (index, input, ticket) = pending.pop_front().expect("not empty");
+                    let (index, input, ticket) = self.pending.pop_front().expect("not empty");
                     pending_bytes -= input.image.len();
                     self.take_next(&cases[index], &mut open[index], input, ticket)?;
                 }
             }
         }
         // The rest in order; once stopped, only what is already evaluated.
-        while let Some((index, input, ticket)) = pending.pop_front() {
+        while let Some((index, input, ticket)) = self.pending.pop_front() {
             if signals::stop_requested().is_some() && !self.evaluator.is_ready(&ticket) {
                 break;
             }
@@ -809,6 +812,9 @@ impl Session {
         kind: Kind,
         comparison: PairComparison,
     ) -> Result<Shrunk> {
+        if self.config.shrink_time > 0.0 {
+            self.settle();
+        }
         let started = Instant::now();
         let (a, b) = divergent.outcomes;
         let mut start = (
@@ -864,6 +870,24 @@ impl Session {
             .insert(key, (shrunk.image.clone(), shrunk.steps));
         self.results.info.shrink_seconds += started.elapsed().as_secs_f64();
         Ok(shrunk)
+    }
+
+    /// Waits until every input in flight has been evaluated (they stay to be taken in order).
+    /// Shrinking starts after: its candidates would otherwise queue behind those inputs, and
+    /// the time box would count their evaluation — worker restarts included, when they crash —
+    /// which depends on how many workers there are and how far ahead they ran: with one, a
+    /// crash signature shrank a step where with two it shrank four.
+    fn settle(&mut self) {
+        for (_, _, ticket) in &self.pending {
+            while !self
+                .evaluator
+                .ready_within(ticket, crate::progress::PLAIN_INTERVAL)
+            {
+                if signals::stop_requested().is_some() {
+                    return;
+                }
+            }
+        }
     }
 
     /// The signature's row, with its reproducer, regression and script saved.

@@ -12,8 +12,7 @@
 use super::embedded::ModeResult;
 use crate::mode::Mode;
 use crate::protocol::{write_frame, Response};
-use anyhow::anyhow;
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use numpy::{PyArrayMethods, PyReadonlyArray1};
 use std::io::Write;
 use xxhash_rust::xxh3::xxh3_64;
