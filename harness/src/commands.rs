@@ -67,7 +67,7 @@ pub fn dispatch(cli: cli::Cli) -> u8 {
 /// `tfdiff report RUN_DIR`: report.html made again from the run directory's files.
 fn report(dir: &std::path::Path) -> Result<u8> {
     let run = crate::run_on_disk::RunOnDisk::read(dir)?;
-    crate::report::html::write(dir, &run.results)?;
+    crate::report::html::write(dir, &run.results, &mut Default::default())?;
     eprintln!(
         "tfdiff: wrote {}",
         dir.join(crate::report::html::FILE_NAME).display()

@@ -43,7 +43,7 @@ pub fn merge(
     info.failing_signatures = baseline::failing(&results.rows);
     info.known_not_seen = baseline::known_not_seen(&info.baseline, &results.pairs, &results.rows);
 
-    let run_dir = RunDirectory::create(Some(out), Path::new("reports"), "", force)?;
+    let mut run_dir = RunDirectory::create(Some(out), Path::new("reports"), "", force)?;
     let mut log = DivergenceLog::create(run_dir.path.join(DIVERGENCES_FILE))?;
     for (row, (_, shard)) in results.rows.iter().zip(&rows) {
         copy_artifacts(shard, &run_dir.path, row)?;

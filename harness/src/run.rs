@@ -352,7 +352,7 @@ struct Divergent<'a> {
 impl Session {
     fn new(
         config: RunConfig,
-        run_dir: RunDirectory,
+        mut run_dir: RunDirectory,
         mut results: RunResults,
         evaluator: WorkerPool,
         total: usize,

@@ -453,6 +453,8 @@ pub struct RunDirectory {
     /// The reports root whose `latest` link is to point here once the run evaluates an input
     /// (None: given with --out, or pointed already).
     latest_root: Option<PathBuf>,
+    /// report.html's pictures drawn so far: the page is rewritten after each case.
+    pictures: html::Pictures,
 }
 
 impl RunDirectory {
@@ -489,6 +491,7 @@ impl RunDirectory {
             path,
             saved_inputs: BTreeSet::new(),
             latest_root: out.is_none().then(|| reports_root.to_path_buf()),
+            pictures: html::Pictures::default(),
         })
     }
 
@@ -573,14 +576,14 @@ impl RunDirectory {
 
     /// Rewrites every export from `results`, each through a temporary file and a rename, so a
     /// reader never sees half a file.
-    pub fn write_exports(&self, results: &RunResults) -> Result<()> {
+    pub fn write_exports(&mut self, results: &RunResults) -> Result<()> {
         for export in exports() {
             write_atomically(
                 &self.path.join(export.file_name()),
                 &export.render(results)?,
             )?;
         }
-        html::write(&self.path, results)?;
+        html::write(&self.path, results, &mut self.pictures)?;
         Ok(())
     }
 }

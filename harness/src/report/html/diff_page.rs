@@ -30,6 +30,7 @@ pub fn write_diff(
     signatures: &[DiffSignature<'_>],
 ) -> Result<()> {
     let mut page = head("tfdiff diff");
+    let mut pictures = super::Pictures::default();
     let version = |results: &RunResults, key: &str| {
         results.info.environment[key]
             .as_str()
@@ -90,7 +91,7 @@ pub fn write_diff(
                     text(&before.shape)
                 )?;
             }
-            signature(&mut page, entry.dir, &links_to, entry.row)?;
+            signature(&mut page, entry.dir, &links_to, entry.row, &mut pictures)?;
         }
         page.push_str("</section>\n");
     }

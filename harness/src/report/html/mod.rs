@@ -13,13 +13,11 @@
 mod chart;
 mod diff_page;
 mod picture;
+mod pictures;
 
-use super::{format_number, DivergenceRow, PairSummary, RunResults, Verdict};
+use super::{DivergenceRow, PairSummary, RunResults, Verdict};
 use crate::baseline::Status;
-use crate::compare::Kind;
 use crate::mode::Mode;
-use crate::npy::{read_as_f64, Loaded};
-use crate::outcome::Precision;
 use crate::run_on_disk::inside;
 use anyhow::Result;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
@@ -28,21 +26,23 @@ use std::path::Path;
 
 pub use chart::histogram_svg;
 pub use diff_page::{write_diff, DiffSignature, DIFF_FILE_NAME};
+pub use pictures::Pictures;
 
 pub const FILE_NAME: &str = "report.html";
 
 /// Writes `dir/report.html` from `results` and the files in `dir` (through a temporary file
 /// and a rename, as the other reports).
-pub fn write(dir: &Path, results: &RunResults) -> Result<()> {
-    super::write_atomically(&dir.join(FILE_NAME), render(dir, results)?.as_bytes())
+pub fn write(dir: &Path, results: &RunResults, pictures: &mut Pictures) -> Result<()> {
+    let page = render(dir, results, pictures)?;
+    super::write_atomically(&dir.join(FILE_NAME), page.as_bytes())
 }
 
-/// The page.
-pub fn render(dir: &Path, results: &RunResults) -> Result<String> {
+/// The page (its pictures drawn into, or taken from, `pictures`).
+pub fn render(dir: &Path, results: &RunResults, pictures: &mut Pictures) -> Result<String> {
     let mut page = head(&format!("tfdiff {}", run_name(dir)));
     header(&mut page, results)?;
     for case in &results.info.cases {
-        case_section(&mut page, dir, results, &case.name)?;
+        case_section(&mut page, dir, results, &case.name, pictures)?;
     }
     for failure in &results.info.case_load_failures {
         writeln!(
@@ -148,7 +148,13 @@ fn contamination_answer(results: &RunResults) -> String {
 }
 
 /// A case: its pairs as a matrix, each pair's histogram, then each of its signatures.
-fn case_section(page: &mut String, dir: &Path, results: &RunResults, case: &str) -> Result<()> {
+fn case_section(
+    page: &mut String,
+    dir: &Path,
+    results: &RunResults,
+    case: &str,
+    pictures: &mut Pictures,
+) -> Result<()> {
     let pairs: Vec<&PairSummary> = results.pairs.iter().filter(|p| p.case == case).collect();
     writeln!(
         page,
@@ -178,7 +184,7 @@ fn case_section(page: &mut String, dir: &Path, results: &RunResults, case: &str)
         page.push_str("</div>\n");
     }
     for row in results.rows.iter().filter(|row| row.case == case) {
-        signature(page, dir, "", row)?;
+        signature(page, dir, "", row, pictures)?;
     }
     page.push_str("</section>\n");
     Ok(())
@@ -243,7 +249,13 @@ fn verdict_words(pair: &PairSummary) -> (&'static str, &'static str) {
 
 /// One signature: what it is, its pictures (or messages), and links to its files (`dir`, the
 /// run directory that has them, is `links` from the page).
-fn signature(page: &mut String, dir: &Path, links_to: &str, row: &DivergenceRow) -> Result<()> {
+fn signature(
+    page: &mut String,
+    dir: &Path,
+    links_to: &str,
+    row: &DivergenceRow,
+    pictures: &mut Pictures,
+) -> Result<()> {
     let status = row.status.to_string();
     writeln!(
         page,
@@ -289,7 +301,7 @@ fn signature(page: &mut String, dir: &Path, links_to: &str, row: &DivergenceRow)
         write!(page, "<tr><th>{name}</th><td>{}</td></tr>", text(&value))?;
     }
     page.push_str("</table>\n");
-    pictures(page, dir, row)?;
+    pictures.add(page, dir, row)?;
     if !row.error.is_empty() {
         writeln!(page, "<pre class=\"error\">{}</pre>", text(&row.error))?;
     }
@@ -303,7 +315,7 @@ pub fn signature_id(row: &DivergenceRow) -> String {
     format!("{}-{}-{}", row.case, row.pair(), row.kind)
 }
 
-fn or_dash(value: &str) -> &str {
+pub(super) fn or_dash(value: &str) -> &str {
     if value.is_empty() {
         "–"
     } else {
@@ -311,73 +323,8 @@ fn or_dash(value: &str) -> &str {
     }
 }
 
-/// The shrunk input, and when both sides gave arrays, both outputs and their difference.
-fn pictures(page: &mut String, dir: &Path, row: &DivergenceRow) -> Result<()> {
-    page.push_str("<div class=\"pictures\">");
-    let input = input_file(dir, row).and_then(|path| read_as_f64(&path).ok());
-    let picture = match &input {
-        Some(image) => picture::input(&image.shape, &image.values),
-        None => picture::empty(),
-    };
-    let caption = match &input {
-        Some(image) => format!("input {} uint8", shape_text(&image.shape)),
-        None => "input (file not found)".to_string(),
-    };
-    figure(page, &picture, &caption, "input")?;
-    let [a, b] = row
-        .output_files()
-        .map(|file| inside(dir, &file).and_then(|path| read_as_f64(&path).ok()));
-    if let (Some(a), Some(b)) = (&a, &b) {
-        outputs(page, row, a, b)?;
-    } else {
-        for (mode, output) in [(row.mode_a, &a), (row.mode_b, &b)] {
-            if let Some(output) = output {
-                let scale = picture::shared_scale(&output.values, &[]).unwrap_or((0.0, 1.0));
-                let drawn = picture::output(&output.shape, &output.values, scale);
-                let caption = format!("{mode}: {} {}", shape_text(&output.shape), output.dtype);
-                figure(page, &drawn, &caption, "output")?;
-            }
-        }
-    }
-    page.push_str("</div>\n");
-    Ok(())
-}
-
-/// Both outputs on one scale, and when they have one shape, the ULP heatmap.
-fn outputs(page: &mut String, row: &DivergenceRow, a: &Loaded, b: &Loaded) -> Result<()> {
-    let scale = picture::shared_scale(&a.values, &b.values).unwrap_or((0.0, 1.0));
-    for (mode, output) in [(row.mode_a, a), (row.mode_b, b)] {
-        let drawn = picture::output(&output.shape, &output.values, scale);
-        let caption = format!(
-            "{mode}: {} {}, scale {} … {}",
-            shape_text(&output.shape),
-            output.dtype,
-            format_number(scale.0),
-            format_number(scale.1)
-        );
-        figure(page, &drawn, &caption, "output")?;
-    }
-    if a.shape == b.shape && row.kind != Kind::Shape {
-        let precision = Precision::coarser(a.dtype, b.dtype);
-        let worst: Option<Vec<usize>> = parse_index(&row.worst_index);
-        let heatmap =
-            picture::ulp_heatmap(&a.shape, &a.values, &b.values, precision, worst.as_deref());
-        let caption = match &worst {
-            Some(_) => format!(
-                "ULP distance per pixel; worst at {}: {} vs {}",
-                row.worst_index,
-                or_dash(&row.value_a),
-                or_dash(&row.value_b)
-            ),
-            None => "ULP distance per pixel".to_string(),
-        };
-        figure(page, &heatmap, &caption, "heatmap")?;
-    }
-    Ok(())
-}
-
 /// "(0, 1, 2)" → [0, 1, 2].
-fn parse_index(text: &str) -> Option<Vec<usize>> {
+pub(super) fn parse_index(text: &str) -> Option<Vec<usize>> {
     let inner = text.trim().strip_prefix('(')?.strip_suffix(')')?;
     inner
         .split(',')
@@ -387,7 +334,7 @@ fn parse_index(text: &str) -> Option<Vec<usize>> {
         .collect()
 }
 
-fn shape_text(shape: &[usize]) -> String {
+pub(super) fn shape_text(shape: &[usize]) -> String {
     let sides: Vec<String> = shape.iter().map(usize::to_string).collect();
     if sides.is_empty() {
         "scalar".to_string()
@@ -396,22 +343,9 @@ fn shape_text(shape: &[usize]) -> String {
     }
 }
 
-fn figure(page: &mut String, picture: &picture::Picture, caption: &str, class: &str) -> Result<()> {
-    writeln!(
-        page,
-        "<figure class=\"{class}\"><img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\" /><figcaption>{}</figcaption></figure>",
-        picture.data_uri()?,
-        picture.width,
-        picture.height,
-        attr(caption),
-        text(caption)
-    )?;
-    Ok(())
-}
-
 /// The input's file: the reproducer in the run directory, or the run's copy of the regression
 /// (a replayed regression is its own reproducer, outside the run directory).
-fn input_file(dir: &Path, row: &DivergenceRow) -> Option<std::path::PathBuf> {
+pub(super) fn input_file(dir: &Path, row: &DivergenceRow) -> Option<std::path::PathBuf> {
     inside(dir, &row.reproducer)
         .filter(|path| path.is_file())
         .or_else(|| regression_copy(dir, row))
@@ -485,6 +419,7 @@ pre.error{white-space:pre-wrap;background:#f7f7f7;padding:6px;border-radius:4px}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::Kind;
     use crate::mode::ModePair;
     use crate::outcome::{OutputArray, Values};
     use crate::report::divergences::test_row;
@@ -542,7 +477,7 @@ mod tests {
     #[test]
     fn the_page_is_well_formed_self_contained_and_draws_every_signature() {
         let (dir, results) = run_dir();
-        let page = render(dir.path(), &results).unwrap();
+        let page = render(dir.path(), &results, &mut Pictures::default()).unwrap();
         let names = elements(&page);
         assert_eq!(names.iter().filter(|n| *n == "article").count(), 2);
         // Input, two outputs and the heatmap; then the error signature's input placeholder.
@@ -567,9 +502,31 @@ mod tests {
         let (dir, results) = run_dir();
         std::fs::remove_dir_all(dir.path().join("inputs")).unwrap();
         std::fs::remove_dir_all(dir.path().join("outputs")).unwrap();
-        let page = render(dir.path(), &results).unwrap();
+        let page = render(dir.path(), &results, &mut Pictures::default()).unwrap();
         assert!(page.contains("input (file not found)"));
         assert_eq!(elements(&page).iter().filter(|n| *n == "img").count(), 2);
+    }
+
+    #[test]
+    fn a_picture_kept_between_rewrites_is_drawn_again_when_its_file_changes() {
+        let (dir, results) = run_dir();
+        let mut pictures = Pictures::default();
+        let first = render(dir.path(), &results, &mut pictures).unwrap();
+        assert_eq!(render(dir.path(), &results, &mut pictures).unwrap(), first);
+        // Output b rewritten at once, same size: only its bytes tell it changed.
+        let [_, b] = results.rows[0].output_files();
+        let output = OutputArray {
+            dtype: "float32".into(),
+            shape: vec![1, 2],
+            values: std::sync::Arc::new(Values::Float32(vec![0.5, 1.0])),
+        };
+        crate::npy::write_output(&dir.path().join(b), &output).unwrap();
+        let again = render(dir.path(), &results, &mut pictures).unwrap();
+        assert_ne!(again, first, "the changed output is drawn again");
+        assert_eq!(
+            again,
+            render(dir.path(), &results, &mut Pictures::default()).unwrap()
+        );
     }
 
     #[test]
