@@ -7,23 +7,27 @@
 # Each is measured twice: cold (an empty XLA cache: every program compiled, as on a fresh
 # machine) and warm (the cache its cold run filled: programs loaded, as in every later run).
 # Asserts nothing. Rates count evaluation only: worker and interpreter start-up are left out
-# on both sides (a worker starts in about 2.5 s). Each figure is the median of REPEATS
-# measurements (runs on a shared 2-core machine vary by about 10% from one to the next), the
-# three contenders taking turns so that a slow minute does not fall on one alone.
+# on both sides (a worker starts in about 2.5 s).
 #
-#   scripts/bench.sh [-n INPUTS] [-r REPEATS]   (default: -n 200, as a default run; -r 3)
+# A machine's speed drifts: on a shared 2-core VM the same run measures 10-30% apart from one
+# minute to the next (CPU time the host took is printed as "stolen"; most of the drift is not
+# that). So the three contenders are measured in rounds, back to back, their order rotated from
+# one round to the next, and each ratio is the median over rounds of that round's ratio, whose
+# two sides met the same minute; rates are medians over rounds.
+#
+#   scripts/bench.sh [-n INPUTS] [-r ROUNDS]   (default: -n 200, as a default run; -r 5)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
 cargo build --release --quiet
 n=200
-repeats=3
+repeats=5
 while [ $# -gt 0 ]; do
   case $1 in
     -n) n=$2; shift 2 ;;
     -r) repeats=$2; shift 2 ;;
-    *) echo "usage: scripts/bench.sh [-n INPUTS] [-r REPEATS]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [-n INPUTS] [-r ROUNDS]" >&2; exit 2 ;;
   esac
 done
 cpus=$(nproc)
@@ -49,7 +53,7 @@ loop() { # cache-dir -> "inputs/s seconds"
   read -r count seconds rate <<<"$result"
   echo "$rate $seconds"
 }
-declare -A rates seconds
+declare -A rates seconds ratios
 measure() { # name, then a command that prints "inputs/s seconds"; appends to the name's list
   local name=$1 result rate second
   shift
@@ -59,26 +63,47 @@ measure() { # name, then a command that prints "inputs/s seconds"; appends to th
   seconds[$name]+="$second "
 }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+last() { tr ' ' '\n' | grep . | tail -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 tfdiff_rate() { # out-dir, cache-dir, jobs
   run "$1" --xla-cache "$2" --jobs "$3"
   rate "$1/run.json"
 }
-for repeat in $(seq "$repeats"); do
-  # Cold: a new empty cache per contender and repeat; warm: the one its cold run filled.
+contender() { # loop|j1|jn, temperature, round
+  case $1 in
+    loop) measure "loop-$2" loop "$out/cache-loop-$3" ;;
+    j1) measure "j1-$2" tfdiff_rate "$out/j1-$2" "$out/cache-j1-$3" 1 ;;
+    jn) measure "jn-$2" tfdiff_rate "$out/jn-$2" "$out/cache-jn-$3" "$cpus" ;;
+  esac
+  rm -rf "$out/j1-$2" "$out/jn-$2"
+}
+stolen() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+read -r stolen_before total_before < <(stolen)
+order=(loop j1 jn)
+for round in $(seq "$repeats"); do
+  # Cold: a new empty cache per contender and round; warm: the one its cold run filled.
   for temperature in cold warm; do
-    measure "loop-$temperature" loop "$out/cache-loop-$repeat"
-    measure "j1-$temperature" tfdiff_rate "$out/j1-$temperature" "$out/cache-j1-$repeat" 1
-    measure "jn-$temperature" tfdiff_rate "$out/jn-$temperature" "$out/cache-jn-$repeat" "$cpus"
-    rm -rf "$out/j1-$temperature" "$out/jn-$temperature"
+    for who in "${order[@]}"; do
+      contender "$who" "$temperature" "$round"
+    done
+    for pair in jn-j1 j1-loop jn-loop; do
+      ratios[$pair-$temperature]+="$(ratio "$(last <<<"${rates[${pair%-*}-$temperature]}")" \
+        "$(last <<<"${rates[${pair#*-}-$temperature]}")") "
+    done
   done
+  order=("${order[@]:1}" "${order[0]}")
 done
+read -r stolen_after total_after < <(stolen)
 for name in "${!rates[@]}"; do
   rates[$name]=$(median <<<"${rates[$name]}")
   seconds[$name]=$(median <<<"${seconds[$name]}")
 done
+for name in "${!ratios[@]}"; do
+  ratios[$name]="$(median <<<"${ratios[$name]}") (${ratios[$name]% })"
+done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-echo "median of $repeats:"
+echo "median of $repeats rounds; CPU time stolen by the host meanwhile:" \
+  "$(awk -v s=$((stolen_after - stolen_before)) -v t=$((total_after - total_before)) 'BEGIN { printf "%.1f%%", 100 * s / t }')"
 printf '%-26s %14s %9s %14s %9s\n' "what ($n inputs per case)" "cold inputs/s" seconds \
   "warm inputs/s" seconds
 for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus"; do
@@ -87,13 +112,13 @@ for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus
     "${rates[$key-warm]}" "${seconds[$key-warm]}"
 done
 echo
-printf '%-26s %6s %6s  %s\n' ratio cold warm target
-printf '%-26s %6s %6s  %s\n' "--jobs $cpus / --jobs 1" "$(ratio "${rates[jn-cold]}" "${rates[j1-cold]}")" \
-  "$(ratio "${rates[jn-warm]}" "${rates[j1-warm]}")" ">= 1.7 on 2 CPUs"
-printf '%-26s %6s %6s  %s\n' "--jobs 1 / plain loop" "$(ratio "${rates[j1-cold]}" "${rates[loop-cold]}")" \
-  "$(ratio "${rates[j1-warm]}" "${rates[loop-warm]}")" ">= 0.9 (the protocol's cost)"
-printf '%-26s %6s %6s  %s\n' "--jobs $cpus / plain loop" "$(ratio "${rates[jn-cold]}" "${rates[loop-cold]}")" \
-  "$(ratio "${rates[jn-warm]}" "${rates[loop-warm]}")" ">= 1.5"
+echo "ratio (median of the rounds' ratios; each round's in brackets)"
+for row in "jn-j1:--jobs $cpus / --jobs 1:>= 1.7 on 2 CPUs" \
+  "j1-loop:--jobs 1 / plain loop:>= 0.9 (the protocol's cost)" "jn-loop:--jobs $cpus / plain loop:>= 1.5"; do
+  IFS=: read -r key label target <<<"$row"
+  printf '%-24s target %s\n  cold %s\n  warm %s\n' "$label" "$target" "${ratios[$key-cold]}" \
+    "${ratios[$key-warm]}"
+done
 echo
 echo "per mode, with numpy, --jobs $cpus, no XLA cache:"
 printf '%-11s %12s %12s %s\n' mode inputs/s seconds built
