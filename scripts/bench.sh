@@ -6,8 +6,10 @@
 # beside numpy), with what the mode built (traces, TFLite conversions, SavedModel exports).
 # Each is measured twice: cold (an empty XLA cache: every program compiled, as on a fresh
 # machine) and warm (the cache its cold run filled: programs loaded, as in every later run).
-# Asserts nothing. Rates count evaluation only: worker and interpreter start-up are left out
-# on both sides (a worker starts in about 2.5 s).
+# Asserts nothing. Rates count evaluation only, as run.json's inputs_per_second: worker and
+# interpreter start-up are left out on both sides (a worker starts in about 2.5 s), and so is
+# the end of a tfdiff run (the contamination probe's last stage, the workers' shutdown and the
+# final reports: about 0.25 s).
 #
 # A machine's speed drifts: on a shared 2-core VM the same run measures 10-30% apart from one
 # minute to the next (CPU time the host took is printed as "stolen"; most of the drift is not
@@ -36,8 +38,8 @@ trap 'rm -rf "$out"' EXIT
 tfdiff=./target/release/tfdiff
 modes=numpy,eager,graph,xla
 
-rate() { # run.json -> "inputs/s seconds"
-  .venv/bin/python -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.1f %.2f" % (r["inputs_per_second"], r["elapsed_seconds"]))' "$1"
+rate() { # run.json -> "inputs/s seconds" (of evaluation: the run less its start and end)
+  .venv/bin/python -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.1f %.2f" % (r["inputs_per_second"], r["evaluation_seconds"]))' "$1"
 }
 run() { # out-dir, then tfdiff options
   local dir=$1; shift
@@ -129,6 +131,6 @@ import json, sys
 run = json.load(open(sys.argv[1]))
 mode = sys.argv[2]
 traces = sum(case.get(mode, 0) for case in run["traces"].values())
-print("%-11s %12.1f %12.1f %d" % (mode, run["inputs_per_second"], run["elapsed_seconds"], traces))
+print("%-11s %12.1f %12.1f %d" % (mode, run["inputs_per_second"], run["evaluation_seconds"], traces))
 PY
 done

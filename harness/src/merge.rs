@@ -149,7 +149,12 @@ fn merged_info(shards: &[RunOnDisk], out: &Path, signatures: usize) -> Result<Ru
     info.finished_at = infos.iter().filter_map(|i| i.finished_at).max();
     info.inputs_evaluated = infos.iter().map(|i| i.inputs_evaluated).sum();
     // The shards ran side by side: the merged run took as long as the slowest.
-    info.set_elapsed(infos.iter().map(|i| i.elapsed_seconds).fold(0.0, f64::max));
+    let slowest =
+        |seconds: fn(&RunInfo) -> f64| infos.iter().map(|info| seconds(info)).fold(0.0, f64::max);
+    info.set_times(
+        slowest(|i| i.evaluation_seconds),
+        slowest(|i| i.elapsed_seconds),
+    );
     info.regressions_replayed = infos.iter().map(|i| i.regressions_replayed).sum();
     info.regressions_saved = infos
         .iter()
@@ -493,7 +498,7 @@ mod tests {
         for (index, shard) in shards.iter_mut().enumerate() {
             let info = &mut shard.results.info;
             info.inputs_evaluated = 10 + index as u64;
-            info.set_elapsed(2.0 + index as f64);
+            info.set_times(1.5 + index as f64, 2.0 + index as f64);
             info.started_at = started + chrono::Duration::seconds(index as i64);
             info.regressions_replayed = 1;
             info.shrink_seconds = 0.5;
@@ -515,6 +520,8 @@ mod tests {
         let info = merged_info(&shards, Path::new("out"), 3).unwrap();
         assert_eq!(info.inputs_evaluated, 21);
         assert_eq!(info.elapsed_seconds, 3.0, "side by side: the slowest shard");
+        assert_eq!(info.evaluation_seconds, 2.5);
+        assert_eq!(info.inputs_per_second, 21.0 / 2.5);
         assert_eq!(info.started_at, started);
         assert_eq!((info.regressions_replayed, info.shrink_seconds), (2, 1.0));
         assert_eq!(

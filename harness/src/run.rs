@@ -271,6 +271,7 @@ fn skeleton(
             started_at: Utc::now(),
             finished_at: None,
             elapsed_seconds: 0.0,
+            evaluation_seconds: 0.0,
             inputs_evaluated: 0,
             inputs_per_second: 0.0,
             traces: BTreeMap::new(),
@@ -627,6 +628,7 @@ impl Session {
         clean_probe: Child,
         stages: Vec<Stage>,
     ) -> Result<RunStatus> {
+        let evaluation = self.clock.elapsed().as_secs_f64();
         let stopped = signals::stop_requested();
         if stopped.is_none() && outcome.is_ok() {
             self.probe(clean_probe, stages);
@@ -644,7 +646,9 @@ impl Session {
         if let Some(cache) = &mut results.info.xla_cache {
             cache.update();
         }
-        finish_timing(results, self.clock);
+        results
+            .info
+            .set_times(evaluation, self.clock.elapsed().as_secs_f64());
         results.info.finished_at = Some(Utc::now());
         results.info.interrupted = stopped.is_some();
         results.info.stop_signal = stopped.map(|signal| signal.name().to_string());
@@ -1104,8 +1108,10 @@ fn cases_dir_of_regression(file: &Path) -> Option<PathBuf> {
     })
 }
 
+/// The run's seconds so far, all of them spent on inputs until the run's end (`finish`).
 fn finish_timing(results: &mut RunResults, clock: Instant) {
-    results.info.set_elapsed(clock.elapsed().as_secs_f64());
+    let seconds = clock.elapsed().as_secs_f64();
+    results.info.set_times(seconds, seconds);
 }
 
 /// The CPU's model name, which decides which SIMD kernels NumPy and TensorFlow pick.

@@ -84,8 +84,14 @@ pub struct RunInfo {
     pub cpu_model: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The whole run, from the workers ready to the last report.
     pub elapsed_seconds: f64,
+    /// The inputs' part of it: evaluating, comparing, shrinking and each case's reports, less
+    /// the run's end (the probe's last stage, the workers' shutdown, the final reports).
+    #[serde(default)]
+    pub evaluation_seconds: f64,
     pub inputs_evaluated: u64,
+    /// Inputs evaluated per second of `evaluation_seconds`: the rate a longer run keeps up.
     pub inputs_per_second: f64,
     /// Case → mode → how many times its TensorFlow function was traced (graph, xla, v1,
     /// tfdata), converted (tflite) or exported (saved_model).
@@ -236,9 +242,16 @@ impl RunInfo {
         }
     }
 
-    /// Records the run's duration and the rate it gives.
-    pub fn set_elapsed(&mut self, seconds: f64) {
-        self.elapsed_seconds = seconds;
+    /// Records the run's duration, the part of it spent on inputs, and the rate that gives
+    /// (over the whole run for a run.json written before `evaluation_seconds` was).
+    pub fn set_times(&mut self, evaluation: f64, elapsed: f64) {
+        self.elapsed_seconds = elapsed;
+        self.evaluation_seconds = evaluation;
+        let seconds = if evaluation > 0.0 {
+            evaluation
+        } else {
+            elapsed
+        };
         self.inputs_per_second = if seconds > 0.0 {
             self.inputs_evaluated as f64 / seconds
         } else {
