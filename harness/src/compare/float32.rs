@@ -52,9 +52,9 @@ fn add_run<const CLOSE: bool>(
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
         let run = unsafe { measure_avx2::<CLOSE>(xs, ys, rule) };
-        return run.add_to(state, start, xs, ys, rule);
+        return run.add_to::<CLOSE>(state, start, xs, ys, rule);
     }
-    measure::<CLOSE>(xs, ys, rule).add_to(state, start, xs, ys, rule);
+    measure::<CLOSE>(xs, ys, rule).add_to::<CLOSE>(state, start, xs, ys, rule);
 }
 
 /// `measure` compiled for AVX2, where its lanes become vector registers.
@@ -152,8 +152,8 @@ fn measure<const CLOSE: bool>(xs: &[f32], ys: &[f32], rule: (f64, f64, u64)) -> 
 }
 
 impl Run {
-    /// Adds the run, whose first element is at `start`, to `state`.
-    fn add_to(
+    /// Adds the run, whose first element is at `start`, to `state` (whose rule `CLOSE` is).
+    fn add_to<const CLOSE: bool>(
         self,
         state: &mut ScanState,
         start: usize,
@@ -171,14 +171,7 @@ impl Run {
         for (ulp, lanes) in [0, 1, 2, 3].iter().zip(&self.low) {
             metrics.counts.add(Bucket::of(*ulp), lanes.iter().sum());
         }
-        let close = matches!(state.rule, super::Rule::Close { .. });
-        let badness_of = |x: f32, y: f32| {
-            if close {
-                element::<true>(x, y, rule).4
-            } else {
-                element::<false>(x, y, rule).4
-            }
-        };
+        let badness_of = |x: f32, y: f32| element::<CLOSE>(x, y, rule).4;
         if max_ulp > 4 {
             for (&x, &y) in xs.iter().zip(ys) {
                 let ulp = (ordered(x) - ordered(y)).unsigned_abs();

@@ -7,7 +7,7 @@ use crate::outcome::{Outcome, WireArrayRef};
 use crate::protocol::{write_frame, ModeDoneArray, Response};
 use crate::python::{python_error, LoadedCase};
 use anyhow::{anyhow, Result};
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use std::collections::BTreeMap;
@@ -36,7 +36,7 @@ impl ModeResult<'_> {
                 bytes,
             } => {
                 let view = bytes.readonly();
-                let data = view.as_slice().map_err(|e| anyhow!("{e}"))?;
+                let data = bytes_of(&view)?;
                 let message = ModeDoneArray(WireArrayRef {
                     dtype,
                     storage,
@@ -50,6 +50,11 @@ impl ModeResult<'_> {
             }
         }
     }
+}
+
+/// The bytes of a read-only view of an output (contiguous, as the runtime made it).
+pub fn bytes_of<'a>(view: &'a PyReadonlyArray1<'_, u8>) -> Result<&'a [u8]> {
+    view.as_slice().map_err(|e| anyhow!("{e}"))
 }
 
 /// Runs `mode` on `image`. A case that raises or returns the wrong thing is an outcome; `Err`

@@ -9,10 +9,10 @@
 //! match too: a case that wrote into an array it had returned (after it was sent) cannot make
 //! the worker claim a repeat of values that were never sent.
 
-use super::embedded::ModeResult;
+use super::embedded::{bytes_of, ModeResult};
 use crate::mode::Mode;
 use crate::protocol::{write_frame, Response};
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use numpy::{PyArrayMethods, PyReadonlyArray1};
 use std::io::Write;
 use xxhash_rust::xxh3::xxh3_64;
@@ -67,7 +67,7 @@ impl<'py> ModeResult<'py> {
         let Some(view) = self.view() else {
             return Ok(None);
         };
-        Ok(Some(f(view.as_slice().map_err(|e| anyhow!("{e}"))?)))
+        Ok(Some(f(bytes_of(&view)?)))
     }
 
     /// Whether `other` is an array with this one's dtype, stored dtype, shape and bytes.
@@ -95,7 +95,6 @@ impl<'py> ModeResult<'py> {
         let (Some(mine), Some(theirs)) = (self.view(), other.view()) else {
             return Ok(false);
         };
-        Ok(mine.as_slice().map_err(|e| anyhow!("{e}"))?
-            == theirs.as_slice().map_err(|e| anyhow!("{e}"))?)
+        Ok(bytes_of(&mine)? == bytes_of(&theirs)?)
     }
 }
