@@ -96,7 +96,9 @@ for round in $(seq "$repeats"); do
   order=("${order[@]:1}" "${order[0]}")
 done
 read -r stolen_after total_after < <(stolen)
+declare -A each
 for name in "${!rates[@]}"; do
+  each[$name]=${rates[$name]% }
   rates[$name]=$(median <<<"${rates[$name]}")
   seconds[$name]=$(median <<<"${seconds[$name]}")
 done
@@ -112,6 +114,11 @@ for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus
   key=${row%%:*}
   printf '%-26s %14s %9s %14s %9s\n' "${row#*:}" "${rates[$key-cold]}" "${seconds[$key-cold]}" \
     "${rates[$key-warm]}" "${seconds[$key-warm]}"
+done
+echo "each round's inputs/s, in the order measured (cold | warm):"
+for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus"; do
+  key=${row%%:*}
+  printf '%-26s %s | %s\n' "${row#*:}" "${each[$key-cold]}" "${each[$key-warm]}"
 done
 echo
 echo "ratio (median of the rounds' ratios; each round's in brackets)"
