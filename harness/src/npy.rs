@@ -53,32 +53,36 @@ pub struct Loaded {
 
 /// Reads a `.npy` of any dtype tfdiff writes (bool, integers, float32, float64).
 pub fn read_as_f64(path: &Path) -> Result<Loaded> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_as_f64(&bytes).ok_or_else(|| anyhow!("{}: not a .npy array tfdiff reads", path.display()))
+}
+
+/// `read_as_f64` of a file's bytes, read once (each dtype is tried on them in turn); None when
+/// they are not a `.npy` array tfdiff reads.
+pub fn parse_as_f64(bytes: &[u8]) -> Option<Loaded> {
     fn attempt<T: ndarray_npy::ReadableElement + Copy>(
-        path: &Path,
+        bytes: &[u8],
         dtype: &'static str,
         to_f64: fn(T) -> f64,
     ) -> Option<Loaded> {
-        let file = std::fs::File::open(path).ok()?;
-        let array = ArrayD::<T>::read_npy(std::io::BufReader::new(file)).ok()?;
+        let array = ArrayD::<T>::read_npy(bytes).ok()?;
         Some(Loaded {
             shape: array.shape().to_vec(),
             values: array.iter().map(|&v| to_f64(v)).collect(),
             dtype,
         })
     }
-    std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    attempt::<f32>(path, "float32", f64::from)
-        .or_else(|| attempt::<f64>(path, "float64", |v| v))
-        .or_else(|| attempt::<u8>(path, "uint8", f64::from))
-        .or_else(|| attempt::<bool>(path, "bool", |v| f64::from(u8::from(v))))
-        .or_else(|| attempt::<i8>(path, "int8", f64::from))
-        .or_else(|| attempt::<u16>(path, "uint16", f64::from))
-        .or_else(|| attempt::<i16>(path, "int16", f64::from))
-        .or_else(|| attempt::<u32>(path, "uint32", f64::from))
-        .or_else(|| attempt::<i32>(path, "int32", f64::from))
-        .or_else(|| attempt::<u64>(path, "uint64", |v| v as f64))
-        .or_else(|| attempt::<i64>(path, "int64", |v| v as f64))
-        .ok_or_else(|| anyhow!("{}: not a .npy array tfdiff reads", path.display()))
+    attempt::<f32>(bytes, "float32", f64::from)
+        .or_else(|| attempt::<f64>(bytes, "float64", |v| v))
+        .or_else(|| attempt::<u8>(bytes, "uint8", f64::from))
+        .or_else(|| attempt::<bool>(bytes, "bool", |v| f64::from(u8::from(v))))
+        .or_else(|| attempt::<i8>(bytes, "int8", f64::from))
+        .or_else(|| attempt::<u16>(bytes, "uint16", f64::from))
+        .or_else(|| attempt::<i16>(bytes, "int16", f64::from))
+        .or_else(|| attempt::<u32>(bytes, "uint32", f64::from))
+        .or_else(|| attempt::<i32>(bytes, "int32", f64::from))
+        .or_else(|| attempt::<u64>(bytes, "uint64", |v| v as f64))
+        .or_else(|| attempt::<i64>(bytes, "int64", |v| v as f64))
 }
 
 #[cfg(test)]

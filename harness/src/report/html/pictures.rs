@@ -5,11 +5,12 @@
 //! most of the page's cost. `Pictures` keeps each signature's drawing, keyed by the files it
 //! was drawn from (path and a hash of the bytes: reading and hashing them is a small part of
 //! drawing, and a modification time can stay the same across a rewrite) and the row's fields
-//! it shows, so a file written again or a row that changes is drawn afresh.
+//! it shows, so a file written again or a row that changes is drawn afresh. Each file is read
+//! once per rewrite: a new drawing is made from the bytes the key was taken from.
 
 use super::{input_file, or_dash, parse_index, shape_text};
 use crate::compare::Kind;
-use crate::npy::{read_as_f64, Loaded};
+use crate::npy::{parse_as_f64, Loaded};
 use crate::outcome::Precision;
 use crate::report::html::picture;
 use crate::report::{format_number, DivergenceRow};
@@ -33,16 +34,27 @@ struct Key {
     row: [String; 6],
 }
 
+/// The files a drawing shows, as read now: the input, output a and output b (None: missing
+/// or unreadable).
+type Files = [Option<(PathBuf, Vec<u8>)>; 3];
+
+fn read_files(dir: &Path, row: &DivergenceRow) -> Files {
+    let read = |path: Option<PathBuf>| {
+        let path = path?;
+        let bytes = std::fs::read(&path).ok()?;
+        Some((path, bytes))
+    };
+    let [a, b] = row.output_files().map(|file| read(inside(dir, &file)));
+    [read(input_file(dir, row)), a, b]
+}
+
 impl Key {
-    fn of(dir: &Path, row: &DivergenceRow) -> Key {
-        let identity = |path: Option<PathBuf>| {
-            let path = path?;
-            let hash = xxhash_rust::xxh3::xxh3_64(&std::fs::read(&path).ok()?);
-            Some((path, hash))
-        };
-        let [a, b] = row.output_files().map(|file| identity(inside(dir, &file)));
+    fn of(files: &Files, row: &DivergenceRow) -> Key {
         Key {
-            files: [identity(input_file(dir, row)), a, b],
+            files: files.each_ref().map(|file| {
+                file.as_ref()
+                    .map(|(path, bytes)| (path.clone(), xxhash_rust::xxh3::xxh3_64(bytes)))
+            }),
             row: [
                 row.mode_a.to_string(),
                 row.mode_b.to_string(),
@@ -59,13 +71,15 @@ impl Pictures {
     /// Appends the row's pictures to `page`: drawn now, or as they were drawn before from the
     /// same files.
     pub fn add(&mut self, page: &mut String, dir: &Path, row: &DivergenceRow) -> Result<()> {
-        let key = Key::of(dir, row);
+        let files = read_files(dir, row);
+        let key = Key::of(&files, row);
         if let Some(drawn) = self.drawn.get(&key) {
             page.push_str(drawn);
             return Ok(());
         }
+        let [input, a, b] = files.map(|file| file.and_then(|(_, bytes)| parse_as_f64(&bytes)));
         let mut drawn = String::new();
-        draw(&mut drawn, dir, row)?;
+        draw(&mut drawn, row, input, [a, b])?;
         page.push_str(&drawn);
         self.drawn.insert(key, drawn);
         Ok(())
@@ -73,9 +87,13 @@ impl Pictures {
 }
 
 /// The shrunk input, and when both sides gave arrays, both outputs and their difference.
-fn draw(page: &mut String, dir: &Path, row: &DivergenceRow) -> Result<()> {
+fn draw(
+    page: &mut String,
+    row: &DivergenceRow,
+    input: Option<Loaded>,
+    [a, b]: [Option<Loaded>; 2],
+) -> Result<()> {
     page.push_str("<div class=\"pictures\">");
-    let input = input_file(dir, row).and_then(|path| read_as_f64(&path).ok());
     let picture = match &input {
         Some(image) => picture::input(&image.shape, &image.values),
         None => picture::empty(),
@@ -85,9 +103,6 @@ fn draw(page: &mut String, dir: &Path, row: &DivergenceRow) -> Result<()> {
         None => "input (file not found)".to_string(),
     };
     figure(page, &picture, &caption, "input")?;
-    let [a, b] = row
-        .output_files()
-        .map(|file| inside(dir, &file).and_then(|path| read_as_f64(&path).ok()));
     if let (Some(a), Some(b)) = (&a, &b) {
         outputs(page, row, a, b)?;
     } else {
