@@ -7,6 +7,7 @@
 //! output costs its own size once, not eight bytes per element twice.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::io::{self, Read};
 use std::sync::Arc;
 
 /// The result of running one mode. Arrays keep the dtype their values are stored in (the one
@@ -124,41 +125,52 @@ element!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
 impl Values {
     /// Reads `data`, stored as `storage`, in the machine's byte order.
     pub fn from_bytes(storage: &str, data: &[u8]) -> Result<Values, String> {
-        fn read<T: bytemuck::Pod>(name: &str, data: &[u8]) -> Result<Vec<T>, String> {
-            if !data.len().is_multiple_of(std::mem::size_of::<T>()) {
-                return Err(format!("{} bytes are not whole {name}s", data.len()));
+        Values::read_from(storage, data.len(), &mut { data }).map_err(|error| error.to_string())
+    }
+
+    /// Reads `bytes` bytes of values stored as `storage`, in the machine's byte order, from
+    /// `reader` straight into a vector of their own type: an output read from a worker's pipe
+    /// is copied once, from the pipe to where it stays (outputs are most of what the driver
+    /// copies).
+    pub fn read_from(storage: &str, bytes: usize, reader: &mut impl Read) -> io::Result<Values> {
+        fn read<T: bytemuck::Pod>(
+            name: &str,
+            bytes: usize,
+            reader: &mut impl Read,
+        ) -> io::Result<Vec<T>> {
+            if !bytes.is_multiple_of(std::mem::size_of::<T>()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{bytes} bytes are not whole {name}s"),
+                ));
             }
-            // One copy of the bytes (`pod_collect_to_vec` would zero the whole vector first):
-            // outputs are most of what the driver copies.
-            let count = data.len() / std::mem::size_of::<T>();
-            let mut values = Vec::<T>::with_capacity(count);
-            // SAFETY: T is Pod, so any bytes are a valid T; exactly `count` elements of the
-            // capacity reserved above are written before the length is set.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    data.as_ptr(),
-                    values.as_mut_ptr().cast::<u8>(),
-                    data.len(),
-                );
-                values.set_len(count);
-            }
+            // Zeroing is a fraction of a copy, and it keeps this safe.
+            let mut values = bytemuck::zeroed_vec::<T>(bytes / std::mem::size_of::<T>());
+            reader.read_exact(bytemuck::cast_slice_mut(&mut values))?;
             Ok(values)
         }
         Ok(match storage {
-            "float64" => Values::Float64(read(storage, data)?),
-            "float32" => Values::Float32(read(storage, data)?),
-            "int64" => Values::Int64(read(storage, data)?),
-            "int32" => Values::Int32(read(storage, data)?),
-            "int16" => Values::Int16(read(storage, data)?),
-            "int8" => Values::Int8(read(storage, data)?),
-            "uint64" => Values::Uint64(read(storage, data)?),
-            "uint32" => Values::Uint32(read(storage, data)?),
-            "uint16" => Values::Uint16(read(storage, data)?),
-            "uint8" => Values::Uint8(read(storage, data)?),
-            "bool" => Values::Bool(data.iter().map(|&byte| u8::from(byte != 0)).collect()),
+            "float64" => Values::Float64(read(storage, bytes, reader)?),
+            "float32" => Values::Float32(read(storage, bytes, reader)?),
+            "int64" => Values::Int64(read(storage, bytes, reader)?),
+            "int32" => Values::Int32(read(storage, bytes, reader)?),
+            "int16" => Values::Int16(read(storage, bytes, reader)?),
+            "int8" => Values::Int8(read(storage, bytes, reader)?),
+            "uint64" => Values::Uint64(read(storage, bytes, reader)?),
+            "uint32" => Values::Uint32(read(storage, bytes, reader)?),
+            "uint16" => Values::Uint16(read(storage, bytes, reader)?),
+            "uint8" => Values::Uint8(read(storage, bytes, reader)?),
+            "bool" => {
+                let mut values = read::<u8>(storage, bytes, reader)?;
+                values
+                    .iter_mut()
+                    .for_each(|value| *value = u8::from(*value != 0));
+                Values::Bool(values)
+            }
             other => {
-                return Err(format!(
-                    "values stored as {other}, which tfdiff does not read"
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("values stored as {other}, which tfdiff does not read"),
                 ))
             }
         })
@@ -202,11 +214,11 @@ impl Values {
 /// returned one, or float64 for the dtypes the driver does not read directly), the shape and the
 /// bytes in the machine's byte order (the driver and its workers are one binary on one machine).
 #[derive(Serialize)]
-pub struct WireArrayRef<'a> {
-    pub dtype: &'a str,
-    pub storage: &'a str,
-    pub shape: &'a [usize],
-    pub data: &'a serde_bytes::Bytes,
+struct WireArrayRef<'a> {
+    dtype: &'a str,
+    storage: &'a str,
+    shape: &'a [usize],
+    data: &'a serde_bytes::Bytes,
 }
 
 #[derive(Deserialize)]

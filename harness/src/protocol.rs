@@ -4,8 +4,11 @@
 //! A frame is an 8-byte little-endian length followed by that many bytes of a message encoded
 //! with postcard. Postcard is a maintained serde format with a frozen, documented wire format
 //! (1.0); it is compact and fast, and byte buffers (`serde_bytes`) are copied as they are, so an
-//! image or an output array travels as raw bytes with its shape and dtype, never as text.
-//! (Bincode, the usual choice, is unmaintained since 2025.) The frames go over the worker's own
+//! image travels as raw bytes with its shape, never as text. (Bincode, the usual choice, is
+//! unmaintained since 2025.) An output array is a frame with its dtype and shape
+//! (`ArrayFollows`) followed by its raw bytes outside the frame, which the driver reads from the
+//! pipe straight into the buffer they stay in: one copy, not a frame's and then the array's.
+//! The frames go over the worker's own
 //! stdin and stdout, which the worker moves out of the way of anything a case prints: the
 //! worker's fd 1 and 2 both go to its stderr pipe, the driver's log of that worker.
 //!
@@ -13,17 +16,19 @@
 //! and TensorFlow), one `CaseLoaded` per case, then `Ready` — or `Fatal` when the environment
 //! is broken. Then for each `Evaluate` the worker sends one `ModeDone` per mode as soon as that
 //! mode finishes (`ModeRepeats` for an array that is, to the bit, an earlier mode's), so when
-//! the worker dies the driver knows which mode was running, and a `Finished` after the last. `ProbeStage` is answered with `Stage`; `Shutdown` ends the worker.
+//! the worker dies the driver knows which mode was running, and a `Finished` after the last.
+//! `ProbeStage` is answered with `Stage`; `Shutdown` ends the worker.
 
 use crate::cases::{CaseFile, CaseInfo};
 use crate::generate::{Image, Layout};
 use crate::mode::Mode;
-use crate::outcome::{Outcome, WireArrayRef};
+use crate::outcome::{Outcome, OutputArray, Values};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Frames larger than this are refused as corrupt (the largest generated output is far below).
 const MAX_FRAME: u64 = 1 << 36;
@@ -126,30 +131,23 @@ pub enum Response {
     /// another and often with NumPy (5,751 of a default run's 12,976 outputs repeat one), so
     /// this spares the pipe and the driver, which also compares the same arrays only once.
     ModeRepeats(Mode),
+    /// One mode's outcome, like `ModeDone`, when it is an array: its raw bytes follow this
+    /// frame (`write_array`), so the driver reads them from the pipe straight into the buffer
+    /// they stay in. `read_response` returns it as the `ModeDone` it stands for: nothing past
+    /// the reader sees this variant.
+    ArrayFollows(ArrayHeader),
 }
 
-/// `Response::ModeDone(Outcome::Array(..))` written straight from the bytes of the NumPy array a
-/// case returned: what the driver reads is exactly that response, without the worker building a
-/// float64 copy first. The variant indices are those of `Response` and `Outcome` (checked by a
-/// test).
-pub struct ModeDoneArray<'a>(pub WireArrayRef<'a>);
-
-const MODE_DONE_INDEX: u32 = 3;
-const OUTCOME_ARRAY_INDEX: u32 = 0;
-
-struct ArrayOutcome<'a, 'b>(&'b WireArrayRef<'a>);
-
-impl Serialize for ArrayOutcome<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_newtype_variant("Outcome", OUTCOME_ARRAY_INDEX, "Array", self.0)
-    }
-}
-
-impl Serialize for ModeDoneArray<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let outcome = ArrayOutcome(&self.0);
-        serializer.serialize_newtype_variant("Response", MODE_DONE_INDEX, "ModeDone", &outcome)
-    }
+/// An output array but for its bytes: the dtype the case returned, the dtype its bytes are
+/// stored in (the returned one, or float64 for the dtypes the driver does not read directly),
+/// the shape, and how many bytes follow, in the machine's byte order (the driver and its
+/// workers are one binary on one machine).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ArrayHeader {
+    pub dtype: String,
+    pub storage: String,
+    pub shape: Vec<usize>,
+    pub bytes: u64,
 }
 
 /// What a worker says about itself once NumPy and TensorFlow are imported.
@@ -172,6 +170,20 @@ pub struct Hello {
 /// measured first, for the length): an output array's bytes go from NumPy's buffer to the pipe
 /// without a copy in between.
 pub fn write_frame(writer: &mut impl Write, message: &impl Serialize) -> io::Result<()> {
+    write_unflushed(writer, message)?;
+    writer.flush()
+}
+
+/// Writes `Response::ArrayFollows(header)` and then `data`, the array's bytes, from the buffer
+/// they are in (NumPy's), and flushes.
+pub fn write_array(writer: &mut impl Write, header: ArrayHeader, data: &[u8]) -> io::Result<()> {
+    debug_assert_eq!(header.bytes, data.len() as u64);
+    write_unflushed(writer, &Response::ArrayFollows(header))?;
+    writer.write_all(data)?;
+    writer.flush()
+}
+
+fn write_unflushed(writer: &mut impl Write, message: &impl Serialize) -> io::Result<()> {
     let length = postcard::serialize_with_flavor(message, postcard::ser_flavors::Size::default())
         .map_err(io::Error::other)?;
     writer.write_all(&(length as u64).to_le_bytes())?;
@@ -179,11 +191,12 @@ pub fn write_frame(writer: &mut impl Write, message: &impl Serialize) -> io::Res
         writer: &mut *writer,
         error: None,
     };
-    if let Err(error) = postcard::to_io(message, &mut keeping) {
-        // postcard reports a failed write as its own error; the pipe's is the one to tell.
-        return Err(keeping.error.unwrap_or_else(|| io::Error::other(error)));
-    }
-    writer.flush()
+    postcard::to_io(message, &mut keeping)
+        .map(drop)
+        .map_err(|error| {
+            // postcard reports a failed write as its own error; the pipe's is the one to tell.
+            keeping.error.unwrap_or_else(|| io::Error::other(error))
+        })
 }
 
 /// A writer that keeps the first I/O error it passes on.
@@ -246,6 +259,44 @@ pub fn read_sized_frame<T: DeserializeOwned>(
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
 }
 
+/// Reads one response from a worker, with its size in bytes; an array's bytes that follow
+/// its `ArrayFollows` are read into their own buffer, and the response is the `ModeDone` it
+/// stands for. `Ok(None)` when the stream ended cleanly between responses.
+pub fn read_response(reader: &mut impl Read) -> io::Result<Option<(Response, usize)>> {
+    let Some((response, size)) = read_sized_frame::<Response>(reader)? else {
+        return Ok(None);
+    };
+    let Response::ArrayFollows(header) = response else {
+        return Ok(Some((response, size)));
+    };
+    let corrupt = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    if header.bytes > MAX_FRAME {
+        return Err(corrupt(format!(
+            "array of {} bytes: the channel is corrupt",
+            header.bytes
+        )));
+    }
+    let values = Values::read_from(&header.storage, header.bytes as usize, reader)?;
+    let elements = header
+        .shape
+        .iter()
+        .try_fold(1usize, |n, &side| n.checked_mul(side));
+    if elements != Some(values.len()) {
+        return Err(corrupt(format!(
+            "array of the wrong size for its shape: {} values for shape {:?}",
+            values.len(),
+            header.shape
+        )));
+    }
+    let array = OutputArray {
+        dtype: header.dtype,
+        shape: header.shape,
+        values: Arc::new(values),
+    };
+    let size = size + header.bytes as usize;
+    Ok(Some((Response::ModeDone(Outcome::Array(array)), size)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +327,15 @@ mod tests {
         assert!(read_frame::<Request>(&mut reader).unwrap().is_none());
     }
 
+    fn float32_header(shape: Vec<usize>, bytes: usize) -> ArrayHeader {
+        ArrayHeader {
+            dtype: "float32".into(),
+            storage: "float32".into(),
+            shape,
+            bytes: bytes as u64,
+        }
+    }
+
     #[test]
     fn an_array_written_from_its_bytes_is_read_as_the_outcome_it_stands_for() {
         let values: Vec<u8> = [1.5f32, -0.0, 3.25]
@@ -283,37 +343,60 @@ mod tests {
             .flat_map(|v| v.to_ne_bytes())
             .collect();
         let mut buffer = Vec::new();
-        let message = ModeDoneArray(WireArrayRef {
-            dtype: "float32",
-            storage: "float32",
-            shape: &[1, 3],
-            data: serde_bytes::Bytes::new(&values),
-        });
-        write_frame(&mut buffer, &message).unwrap();
-        let Some(Response::ModeDone(Outcome::Array(array))) =
-            read_frame(&mut buffer.as_slice()).unwrap()
+        write_array(
+            &mut buffer,
+            float32_header(vec![1, 3], values.len()),
+            &values,
+        )
+        .unwrap();
+        write_frame(&mut buffer, &Response::Ready).unwrap();
+        let length = buffer.len();
+        let mut reader = buffer.as_slice();
+        let Some((Response::ModeDone(Outcome::Array(array)), size)) =
+            read_response(&mut reader).unwrap()
         else {
             panic!("a ModeDone with an array");
         };
         assert_eq!(array.dtype, "float32");
         assert_eq!(array.shape, [1, 3]);
         assert_eq!(array.values.storage(), "float32", "kept in its own dtype");
+        assert_eq!(array.values.bytes(), values, "bit for bit");
+        // The frame's size (its length field aside) and the array's bytes.
         assert_eq!(
-            (0..3).map(|i| array.values.get(i)).collect::<Vec<_>>(),
-            [1.5, -0.0, 3.25]
+            size,
+            length - reader.len() - 8,
+            "the size counts the array's bytes"
         );
-        // The same bytes as the response built the ordinary way.
-        let mut ordinary = Vec::new();
-        write_frame(&mut ordinary, &Response::ModeDone(Outcome::Array(array))).unwrap();
-        let mut direct = Vec::new();
-        let message = ModeDoneArray(WireArrayRef {
-            dtype: "float32",
-            storage: "float32",
-            shape: &[1, 3],
-            data: serde_bytes::Bytes::new(&values),
-        });
-        write_frame(&mut direct, &message).unwrap();
-        assert_eq!(ordinary, direct);
+        // The channel goes on after the array's bytes.
+        assert!(matches!(
+            read_response(&mut reader).unwrap(),
+            Some((Response::Ready, _))
+        ));
+        assert!(read_response(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_array_cut_short_or_of_the_wrong_size_for_its_shape_is_an_error() {
+        let values = vec![0u8; 12];
+        let mut buffer = Vec::new();
+        write_array(&mut buffer, float32_header(vec![3], 12), &values).unwrap();
+        buffer.truncate(buffer.len() - 1);
+        let error = read_response(&mut buffer.as_slice()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+
+        let mut buffer = Vec::new();
+        write_array(&mut buffer, float32_header(vec![2, 2], 12), &values).unwrap();
+        let error = read_response(&mut buffer.as_slice()).unwrap_err();
+        assert!(error.to_string().contains("wrong size"), "{error}");
+
+        let mut buffer = Vec::new();
+        write_frame(
+            &mut buffer,
+            &Response::ArrayFollows(float32_header(vec![1], 1 << 40)),
+        )
+        .unwrap();
+        let error = read_response(&mut buffer.as_slice()).unwrap_err();
+        assert!(error.to_string().contains("corrupt"), "{error}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::log::{CaseOutput, WorkerLog};
 use super::nap::{Queued, FRAME_NAP, LOG_NAP};
-use crate::protocol::{read_sized_frame, write_frame, Request, Response, EVALUATION_MARKER};
+use crate::protocol::{read_response, write_frame, Request, Response, EVALUATION_MARKER};
 use crate::worker::DRIVER_PID_VARIABLE;
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -98,7 +98,7 @@ impl WorkerProcess {
                 let fd = stdout.as_raw_fd();
                 let mut reader = BufReader::with_capacity(1 << 16, stdout);
                 loop {
-                    let (frame, bytes) = match read_sized_frame::<Response>(&mut reader) {
+                    let (frame, bytes) = match read_response(&mut reader) {
                         Ok(Some((message, bytes))) => (Ok(Some(message)), bytes),
                         other => (other.map(|_| None), 0),
                     };

@@ -3,8 +3,8 @@
 
 use crate::generate::Layout;
 use crate::mode::Mode;
-use crate::outcome::{Outcome, WireArrayRef};
-use crate::protocol::{write_frame, ModeDoneArray, Response};
+use crate::outcome::Outcome;
+use crate::protocol::{write_array, write_frame, ArrayHeader, Response};
 use crate::python::{python_error, LoadedCase};
 use anyhow::{anyhow, Result};
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1};
@@ -26,7 +26,8 @@ pub enum ModeResult<'py> {
 }
 
 impl ModeResult<'_> {
-    /// Sends it as `ModeDone`, the array's bytes straight from NumPy's buffer.
+    /// Sends it as `ModeDone`; an array as `ArrayFollows` and its bytes, straight from NumPy's
+    /// buffer.
     pub fn send(&self, output: &mut impl std::io::Write) -> Result<()> {
         match self {
             ModeResult::Array {
@@ -37,13 +38,13 @@ impl ModeResult<'_> {
             } => {
                 let view = bytes.readonly();
                 let data = bytes_of(&view)?;
-                let message = ModeDoneArray(WireArrayRef {
-                    dtype,
-                    storage,
-                    shape,
-                    data: serde_bytes::Bytes::new(data),
-                });
-                Ok(write_frame(output, &message)?)
+                let header = ArrayHeader {
+                    dtype: dtype.clone(),
+                    storage: storage.clone(),
+                    shape: shape.clone(),
+                    bytes: data.len() as u64,
+                };
+                Ok(write_array(output, header, data)?)
             }
             ModeResult::Other(outcome) => {
                 Ok(write_frame(output, &Response::ModeDone(outcome.clone()))?)
