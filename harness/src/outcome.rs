@@ -45,6 +45,10 @@ pub struct Crash {
     pub stderr: Vec<String>,
 }
 
+/// How much of an array `Values::read_from` zeroes and reads at a time (a fraction of a CPU's
+/// cache).
+const READ_PIECE_BYTES: usize = 256 << 10;
+
 /// Lines of a crash's stderr shown in the one-line `error` text; the reports keep them all.
 const CRASH_LINES_IN_TEXT: usize = 3;
 
@@ -144,9 +148,17 @@ impl Values {
                     format!("{bytes} bytes are not whole {name}s"),
                 ));
             }
-            // Zeroing is a fraction of a copy, and it keeps this safe.
-            let mut values = bytemuck::zeroed_vec::<T>(bytes / std::mem::size_of::<T>());
-            reader.read_exact(bytemuck::cast_slice_mut(&mut values))?;
+            // Zeroed (to stay safe) and read a piece at a time: the piece is still in the cache
+            // when the pipe's bytes are copied over it, and the worker, which blocks while its
+            // pipe is full, does not wait for a whole large output to be zeroed first.
+            let count = bytes / std::mem::size_of::<T>();
+            let piece = (READ_PIECE_BYTES / std::mem::size_of::<T>()).max(1);
+            let mut values = Vec::<T>::with_capacity(count);
+            while values.len() < count {
+                let start = values.len();
+                values.resize((start + piece).min(count), T::zeroed());
+                reader.read_exact(bytemuck::cast_slice_mut(&mut values[start..]))?;
+            }
             Ok(values)
         }
         Ok(match storage {
@@ -360,6 +372,24 @@ mod tests {
             ..array.clone()
         };
         assert!(!array.is_same(&reshaped));
+    }
+
+    #[test]
+    fn an_array_of_several_pieces_is_read_whole_and_in_order() {
+        // Three and a half pieces of float32, each element its own index.
+        let count = READ_PIECE_BYTES * 7 / 2 / 4;
+        let data: Vec<u8> = (0..count as u32)
+            .flat_map(|i| (i as f32).to_ne_bytes())
+            .collect();
+        let mut reader = data.as_slice();
+        let values = Values::read_from("float32", data.len(), &mut reader).unwrap();
+        assert!(reader.is_empty(), "read exactly its bytes");
+        assert_eq!(values.len(), count);
+        assert_eq!(values.bytes(), data);
+        assert_eq!(values.get(count - 1), (count - 1) as f64);
+        // Cut short, it is an error, not zeros.
+        let error = Values::read_from("float32", data.len(), &mut &data[..data.len() - 4]);
+        assert_eq!(error.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
