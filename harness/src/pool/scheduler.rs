@@ -1,12 +1,19 @@
-//! Which slot evaluates which input. Each worker process traces a case's functions and has XLA
-//! compile one program per input shape, in that process only; an input whose (case, shape) a
-//! worker has not seen costs that worker a compile another already paid. So every (case, shape)
-//! gets a home slot, given round-robin as they first appear, and goes to its home's queue. A slot
-//! whose queue is empty takes another queue's oldest input when it has run that (case, shape)
-//! before, or when that queue has fallen `STEAL_BACKLOG` inputs behind; otherwise it waits.
-//! Measured: in a default run a process spends about 3.7 s tracing and compiling against 2 s
-//! evaluating, so stealing freely (which compiles every shape in every worker) made two workers
-//! no faster than one.
+//! Which slot evaluates which input. Each worker process traces a case's functions once per
+//! input rank (graph, XLA, tf.data, v1; TFLite converts and SavedModel exports once per rank)
+//! and has XLA compile one program per input shape, in that process only; an input whose
+//! (case, shape) a worker has not seen costs that worker work another already did. So every
+//! (case, shape) gets a home slot as it first appears, and goes to its home's queue. The home is
+//! the slot with the fewest homes, unless a slot that already runs the same case at the same
+//! rank has at most `AFFINITY_SLACK` more: then that one, so a rank's traces are not made in
+//! every worker (a graph trace and its first call cost about 27 ms, 16 cases times 2 ranks in a
+//! default run). A slot whose queue is empty takes another queue's oldest input of a
+//! (case, shape) it has run before; or, from a queue `STEAL_BACKLOG` inputs behind, the oldest
+//! of a (case, rank) it has run, else the oldest; otherwise it waits. Measured: in a default run
+//! a process spends about 3.7 s tracing and compiling against 2 s evaluating, so stealing
+//! freely (which compiles every shape in every worker) made two workers no faster than one; and
+//! in a warm default run with `--jobs 2` the two workers ran 64 (case, rank)s and 406
+//! (case, shape)s between them with homes given round-robin and only the queue's oldest
+//! stolen, 54–55 and 348–356 this way (32 and about 306 are distinct).
 //! Which slot ran an input changes nothing in the reports: the driver takes results in input
 //! order, and evaluation is deterministic.
 
@@ -25,6 +32,9 @@ pub enum Work {
 /// How far behind another slot's queue must be before an idle slot takes an input it has never
 /// run (and pays that compile).
 const STEAL_BACKLOG: usize = 4;
+/// How many homes more than the fewest a slot may have and still be given a new (case, shape)
+/// because it runs that case at that rank already.
+const AFFINITY_SLACK: usize = 2;
 
 type Key = (String, Vec<usize>);
 
@@ -37,8 +47,14 @@ struct Queues {
     jobs: Vec<VecDeque<JobRequest>>,
     controls: Vec<VecDeque<Control>>,
     homes: HashMap<Key, usize>,
+    /// How many (case, shape)s each slot is home to.
+    home_counts: Vec<usize>,
+    /// The slots home to some shape of each (case, rank).
+    ranks: HashMap<(String, usize), Vec<usize>>,
     /// The (case, shape)s each slot has run.
     seen: Vec<HashSet<Key>>,
+    /// The (case, rank)s each slot has run.
+    seen_ranks: Vec<HashSet<(String, usize)>>,
     closed: bool,
 }
 
@@ -46,22 +62,71 @@ fn key(job: &JobRequest) -> Key {
     (job.evaluate.case.clone(), job.evaluate.image.shape.clone())
 }
 
+fn rank_key(job: &JobRequest) -> (String, usize) {
+    (job.evaluate.case.clone(), job.evaluate.image.shape.len())
+}
+
 impl Queues {
-    /// The slot's own oldest job, else another slot's it may take.
+    /// The home of `key`, chosen now if it has none (see the module's doc).
+    fn home(&mut self, key: Key) -> usize {
+        if let Some(&home) = self.homes.get(&key) {
+            return home;
+        }
+        let fewest = *self.home_counts.iter().min().expect("a slot");
+        let least = self
+            .home_counts
+            .iter()
+            .position(|&count| count == fewest)
+            .expect("a slot");
+        let rank = (key.0.clone(), key.1.len());
+        let running = self.ranks.entry(rank).or_default();
+        let home = running
+            .iter()
+            .copied()
+            .filter(|&slot| self.home_counts[slot] <= fewest + AFFINITY_SLACK)
+            .min_by_key(|&slot| self.home_counts[slot])
+            .unwrap_or(least);
+        if !running.contains(&home) {
+            running.push(home);
+        }
+        self.home_counts[home] += 1;
+        self.homes.insert(key, home);
+        home
+    }
+
+    /// The slot's own oldest job, else another slot's it may take (`steal`).
     fn take_job(&mut self, slot: usize) -> Option<JobRequest> {
-        let stealable = |other: usize| {
-            self.jobs[other].front().is_some_and(|job| {
-                self.jobs[other].len() >= STEAL_BACKLOG || self.seen[slot].contains(&key(job))
-            })
-        };
-        let from = if self.jobs[slot].is_empty() {
-            (0..self.jobs.len()).find(|&other| other != slot && stealable(other))?
+        let (from, position) = if self.jobs[slot].is_empty() {
+            self.steal(slot)?
         } else {
-            slot
+            (slot, 0)
         };
-        let job = self.jobs[from].pop_front()?;
+        let job = self.jobs[from].remove(position)?;
+        self.seen_ranks[slot].insert(rank_key(&job));
         self.seen[slot].insert(key(&job));
         Some(job)
+    }
+
+    /// Which queued input of another slot an idle `slot` takes, as (queue, position): the
+    /// oldest of a (case, shape) it has run, which costs it nothing new; else, from a queue
+    /// `STEAL_BACKLOG` behind, the oldest of a (case, rank) it has run (costing an XLA program),
+    /// else that queue's oldest (costing the rank's traces too).
+    fn steal(&self, slot: usize) -> Option<(usize, usize)> {
+        let find = |backlog: usize, wanted: &dyn Fn(&JobRequest) -> bool| {
+            (0..self.jobs.len())
+                .filter(|&other| other != slot && self.jobs[other].len() >= backlog)
+                .find_map(|other| {
+                    let position = self.jobs[other].iter().position(wanted)?;
+                    Some((other, position))
+                })
+        };
+        find(1, &|job| self.seen[slot].contains(&key(job)))
+            .or_else(|| {
+                find(STEAL_BACKLOG, &|job| {
+                    self.seen_ranks[slot].contains(&rank_key(job))
+                })
+            })
+            .or_else(|| find(STEAL_BACKLOG, &|_| true))
     }
 }
 
@@ -72,7 +137,10 @@ impl Scheduler {
                 jobs: (0..slots).map(|_| VecDeque::new()).collect(),
                 controls: (0..slots).map(|_| VecDeque::new()).collect(),
                 homes: HashMap::new(),
+                home_counts: vec![0; slots],
+                ranks: HashMap::new(),
                 seen: (0..slots).map(|_| HashSet::new()).collect(),
+                seen_ranks: (0..slots).map(|_| HashSet::new()).collect(),
                 closed: false,
             }),
             wake: Condvar::new(),
@@ -89,8 +157,7 @@ impl Scheduler {
         if queues.closed {
             return false;
         }
-        let next = queues.homes.len() % queues.jobs.len();
-        let home = *queues.homes.entry(key(&job)).or_insert(next);
+        let home = queues.home(key(&job));
         queues.jobs[home].push_back(job);
         drop(queues);
         self.wake.notify_all();
@@ -154,8 +221,8 @@ mod tests {
     use crate::generate::Layout;
     use crate::protocol::{Evaluate, WireImage};
 
-    fn job(case: &str, side: usize) -> JobRequest {
-        let image = crate::generate::Image::zeros(vec![side, side]);
+    fn job(case: &str, shape: &[usize]) -> JobRequest {
+        let image = crate::generate::Image::zeros(shape.to_vec());
         JobRequest {
             evaluate: Evaluate {
                 case: case.into(),
@@ -167,9 +234,13 @@ mod tests {
         }
     }
 
-    fn side(work: Work) -> usize {
+    fn case_of(job: JobRequest) -> String {
+        job.evaluate.case
+    }
+
+    fn job_of(work: Work) -> JobRequest {
         match work {
-            Work::Job(job) => job.evaluate.image.shape[0],
+            Work::Job(job) => job,
             _ => panic!("a job"),
         }
     }
@@ -177,36 +248,27 @@ mod tests {
     #[test]
     fn each_case_and_shape_has_a_home_and_strangers_are_stolen_only_from_a_backlog() {
         let scheduler = Scheduler::new(2);
-        // Shapes 1, 2, 3 get homes 0, 1, 0; a repeated shape goes home again.
-        for size in [1, 2, 3, 1] {
-            assert!(scheduler.submit(job("a", size)));
+        // Cases a, b, c (one shape each) get homes 0, 1, 0; a repeated one goes home again.
+        for case in ["a", "b", "c", "a"] {
+            assert!(scheduler.submit(job(case, &[1, 1])));
         }
-        assert_eq!(side(scheduler.next(0)), 1);
-        assert_eq!(side(scheduler.next(1)), 2);
-        assert_eq!(side(scheduler.next(0)), 3);
-        assert_eq!(side(scheduler.next(0)), 1);
-        // Slot 1 has run shape 2 only: it takes another's input of that shape...
-        scheduler.submit(job("a", 2));
-        scheduler.submit(job("b", 9)); // home 1
-        assert_eq!(side(scheduler.next(1)), 2);
-        assert_eq!(side(scheduler.next(1)), 9);
-        // ...and a shape it has never run only once the other queue is STEAL_BACKLOG behind.
+        assert_eq!(case_of(job_of(scheduler.next(0))), "a");
+        assert_eq!(case_of(job_of(scheduler.next(1))), "b");
+        assert_eq!(case_of(job_of(scheduler.next(0))), "c");
+        assert_eq!(case_of(job_of(scheduler.next(0))), "a");
+        // Slot 1 never ran c: it takes one of slot 0's only once that queue is STEAL_BACKLOG
+        // behind...
         for _ in 0..STEAL_BACKLOG {
-            scheduler.submit(job("a", 3)); // home 0
+            scheduler.submit(job("c", &[1, 1]));
         }
-        assert_eq!(side(scheduler.next(1)), 3);
-        // A job is taken ahead only when no request waits for the slot.
+        assert_eq!(case_of(job_of(scheduler.next(1))), "c");
+        // ...and then, having run it, any of them, but not a, which it never ran.
+        scheduler.submit(job("a", &[1, 1]));
         for _ in 1..STEAL_BACKLOG {
-            assert_eq!(
-                scheduler.try_next_job(0).unwrap().evaluate.image.shape[0],
-                3
-            );
+            assert_eq!(case_of(scheduler.try_next_job(1).unwrap()), "c");
         }
-        scheduler.submit(job("a", 1)); // home 0
-        assert!(
-            scheduler.try_next_job(1).is_none(),
-            "slot 1 never ran shape 1"
-        );
+        assert!(scheduler.try_next_job(1).is_none(), "slot 1 never ran a");
+        // A job is taken ahead only when no request waits for the slot.
         let (reply, _answer) = crossbeam_channel::bounded(1);
         scheduler.control(
             0,
@@ -217,13 +279,67 @@ mod tests {
         );
         assert!(scheduler.try_next_job(0).is_none());
         assert!(matches!(scheduler.next(0), Work::Control(_)));
-        assert_eq!(
-            scheduler.try_next_job(0).unwrap().evaluate.image.shape[0],
-            1
-        );
+        assert_eq!(case_of(scheduler.try_next_job(0).unwrap()), "a");
         assert!(scheduler.try_next_job(0).is_none());
         scheduler.close();
         assert!(matches!(scheduler.next(1), Work::Closed));
-        assert!(!scheduler.submit(job("a", 1)));
+        assert!(!scheduler.submit(job("a", &[1, 1])));
+    }
+
+    fn taken(job: Option<JobRequest>) -> Option<(String, Vec<usize>)> {
+        job.map(|job| key(&job))
+    }
+
+    #[test]
+    fn an_idle_slot_steals_what_it_has_run_before_what_it_has_not() {
+        let scheduler = Scheduler::new(2);
+        let c11 = || ("c".to_string(), vec![1, 1]);
+        // Homes: a and c at [1, 1] on slot 0, b on slot 1; slot 1 runs b.
+        for case in ["a", "b", "c"] {
+            scheduler.submit(job(case, &[1, 1]));
+        }
+        scheduler.next(0);
+        scheduler.next(0);
+        scheduler.next(1);
+        // Queued at slot 0 (c [2, 2] too: slot 0 runs c at rank 2 and is within the slack).
+        for (case, shape) in [("c", &[1, 1][..]), ("a", &[1, 1]), ("a", &[1, 1])] {
+            scheduler.submit(job(case, shape));
+        }
+        scheduler.submit(job("c", &[2, 2]));
+        scheduler.submit(job("c", &[1, 1]));
+        // Slot 0 is STEAL_BACKLOG behind and slot 1 has run none of these: the oldest.
+        assert_eq!(taken(scheduler.try_next_job(1)), Some(c11()));
+        // Having run c [1, 1], it takes the other one past three older inputs...
+        assert_eq!(taken(scheduler.try_next_job(1)), Some(c11()));
+        // ...but nothing new while slot 0 is fewer than STEAL_BACKLOG behind.
+        assert_eq!(taken(scheduler.try_next_job(1)), None);
+        // When it is, a shape of a rank it has run (c [2, 2]) before the older strangers.
+        scheduler.submit(job("a", &[1, 1]));
+        let c22 = ("c".to_string(), vec![2, 2]);
+        assert_eq!(taken(scheduler.try_next_job(1)), Some(c22));
+        assert_eq!(taken(scheduler.try_next_job(1)), None);
+        scheduler.submit(job("a", &[1, 1]));
+        assert_eq!(
+            taken(scheduler.try_next_job(1)),
+            Some(("a".into(), vec![1, 1]))
+        );
+    }
+
+    #[test]
+    fn a_case_keeps_each_rank_on_one_slot_while_the_homes_stay_within_the_slack() {
+        let scheduler = Scheduler::new(2);
+        let mut queues = scheduler.lock();
+        let mut home = |case: &str, shape: &[usize]| queues.home((case.into(), shape.to_vec()));
+        // x's rank-2 shapes stay on slot 0 until it has AFFINITY_SLACK homes more than slot 1.
+        let rank2: Vec<usize> = (1..=4).map(|side| home("x", &[side, side])).collect();
+        assert_eq!(rank2, [0, 0, 0, 1]);
+        // Its rank-3 shapes start on the slot with fewer homes, and stay there likewise.
+        let rank3: Vec<usize> = (1..=6).map(|side| home("x", &[side, side, 3])).collect();
+        assert_eq!(rank3, [1, 1, 1, 1, 1, 0]);
+        // A shape seen before keeps its home; another case starts on the slot with fewer.
+        assert_eq!(home("x", &[1, 1]), 0);
+        assert_eq!(home("x", &[6, 6, 3]), 0);
+        assert_eq!(home("y", &[1, 1]), 0);
+        assert_eq!(queues.home_counts, [5, 6]);
     }
 }
