@@ -62,8 +62,13 @@ fn key(job: &JobRequest) -> Key {
     (job.evaluate.case.clone(), job.evaluate.image.shape.clone())
 }
 
+/// A (case, rank), from a case and a shape.
+fn rank_of(case: &str, shape: &[usize]) -> (String, usize) {
+    (case.to_string(), shape.len())
+}
+
 fn rank_key(job: &JobRequest) -> (String, usize) {
-    (job.evaluate.case.clone(), job.evaluate.image.shape.len())
+    rank_of(&job.evaluate.case, &job.evaluate.image.shape)
 }
 
 impl Queues {
@@ -78,8 +83,7 @@ impl Queues {
             .iter()
             .position(|&count| count == fewest)
             .expect("a slot");
-        let rank = (key.0.clone(), key.1.len());
-        let running = self.ranks.entry(rank).or_default();
+        let running = self.ranks.entry(rank_of(&key.0, &key.1)).or_default();
         let home = running
             .iter()
             .copied()
