@@ -14,6 +14,7 @@ pub mod commands;
 pub mod compare;
 pub mod diff;
 pub mod evaluate;
+pub mod freed_memory;
 pub mod generate;
 pub mod histogram;
 pub mod inputs;

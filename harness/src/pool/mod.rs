@@ -165,7 +165,7 @@ impl WorkerPool {
     /// Starts `jobs` workers side by side and waits until all are ready. A worker that cannot
     /// start (a broken environment) is the pool's error.
     pub fn start(options: PoolOptions) -> Result<(WorkerPool, Started)> {
-        keep_freed_memory();
+        crate::freed_memory::keep();
         let jobs = options.jobs.max(1);
         let shared = Arc::new(Shared {
             options,
@@ -403,20 +403,6 @@ impl Evaluator for WorkerPool {
             .get(case)
             .cloned()
             .unwrap_or_default()
-    }
-}
-
-/// Tells the allocator to keep freed memory for the next allocations. The driver receives a
-/// stream of output arrays of a few hundred kilobytes each, and glibc would map each afresh
-/// (and unmap it when it is dropped): every page of every output would be a page fault and a
-/// zeroed page, measured at a tenth of the pipe readers' time. Kept, a freed output's pages
-/// take the next one.
-fn keep_freed_memory() {
-    const LARGE: libc::c_int = 32 << 20;
-    // SAFETY: mallopt only changes thresholds; called before the pool's threads allocate.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 4 * LARGE);
     }
 }
 

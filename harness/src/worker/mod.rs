@@ -50,6 +50,8 @@ pub fn main(env_dir: &Path) -> u8 {
         .ok()
         .and_then(|pid| pid.parse().ok());
     stdio::die_with_driver(driver);
+    // Before Python starts, so NumPy's and TensorFlow's arrays reuse freed memory.
+    crate::freed_memory::keep();
     let init = match read_frame::<Request>(&mut channel.input) {
         Ok(Some(Request::Init(init))) => init,
         Ok(None) => return 0,
