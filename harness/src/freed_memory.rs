@@ -3,7 +3,7 @@
 //! Both sides of the pipe live on arrays of a few hundred kilobytes to a few megabytes: a
 //! worker's NumPy and TensorFlow allocate each mode's intermediates and outputs afresh, and the
 //! driver receives each output into a buffer of its own. glibc serves such sizes with `mmap`
-//! once its dynamic threshold has not yet grown past them, and gives the top of the heap back
+//! while its dynamic threshold has not grown past them, and gives the top of the heap back
 //! with `trim`, so every page of every array is a page fault and a zeroed page, and every unmap
 //! a TLB shootdown on the CPUs running the process's other threads. Measured in a warm `--jobs 2`
 //! run: the kernel zeroing pages was 4% of the workers' samples and a tenth of the driver's pipe
