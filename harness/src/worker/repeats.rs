@@ -19,7 +19,7 @@ use crate::protocol::{write_frame, Response};
 use anyhow::Result;
 use numpy::PyArrayMethods;
 use std::io::Write;
-use xxhash_rust::xxh3::xxh3_128;
+use twox_hash::XxHash3_128;
 
 /// What was sent so far for one input.
 #[derive(Default)]
@@ -54,7 +54,7 @@ impl Sent {
         else {
             return result.send(output);
         };
-        let hash = xxh3_128(bytes_of(&bytes.readonly())?);
+        let hash = XxHash3_128::oneshot(bytes_of(&bytes.readonly())?);
         let repeated = self.arrays.iter().find(|earlier| {
             (
                 &earlier.dtype,

@@ -53,7 +53,7 @@ impl Key {
         Key {
             files: files.each_ref().map(|file| {
                 file.as_ref()
-                    .map(|(path, bytes)| (path.clone(), xxhash_rust::xxh3::xxh3_64(bytes)))
+                    .map(|(path, bytes)| (path.clone(), twox_hash::XxHash3_64::oneshot(bytes)))
             }),
             row: [
                 row.mode_a.to_string(),
