@@ -1,6 +1,7 @@
 //! How fast the driver compares two outputs: nanoseconds per element pair, for the kinds of
 //! pairs a run meets — equal to the bit, every element a few ULPs apart, and a share of the
-//! elements apart (NumPy against TensorFlow, typically). Prints figures; asserts nothing.
+//! elements apart (NumPy against TensorFlow, typically) — and for NumPy's float64 beside
+//! TensorFlow's float32. Prints figures; asserts nothing.
 //!
 //!     cargo run --release --example compare_bench [ELEMENTS]
 
@@ -27,6 +28,28 @@ fn float32s(values: Vec<f32>) -> Outcome {
         shape: vec![values.len()],
         values: std::sync::Arc::new(Values::Float32(values)),
     })
+}
+
+fn float64s(values: Vec<f64>) -> Outcome {
+    Outcome::Array(OutputArray {
+        dtype: "float64".into(),
+        shape: vec![values.len()],
+        values: std::sync::Arc::new(Values::Float64(values)),
+    })
+}
+
+/// Nanoseconds per element pair comparing `a` with `b`, best of 5.
+fn time(a: &Outcome, b: &Outcome, tolerance: &ToleranceSpec, elements: usize) -> f64 {
+    let best = (0..5)
+        .map(|_| {
+            let begun = Instant::now();
+            let comparison = compare(a, b, tolerance);
+            let seconds = begun.elapsed().as_secs_f64();
+            std::hint::black_box(comparison);
+            seconds
+        })
+        .fold(f64::INFINITY, f64::min);
+    best * 1e9 / elements as f64
 }
 
 /// `a` with a `share` of its elements moved by 1 to 3 ULPs.
@@ -61,18 +84,19 @@ fn main() {
         ("every element apart", 1.0),
     ] {
         let other = float32s(nudged(&a, share, &mut stream));
-        let best = (0..5)
-            .map(|_| {
-                let begun = Instant::now();
-                let comparison = compare(&reference, &other, &tolerance);
-                let seconds = begun.elapsed().as_secs_f64();
-                std::hint::black_box(comparison);
-                seconds
-            })
-            .fold(f64::INFINITY, f64::min);
-        println!(
-            "{name:<24} {:>6.2} ns per element pair",
-            best * 1e9 / elements as f64
-        );
+        let ns = time(&reference, &other, &tolerance, elements);
+        println!("{name:<24} {ns:>6.2} ns per element pair");
     }
+    // NumPy's float64 result of a formula TensorFlow computes in float32: off float32's grid.
+    let wide = float64s(a.iter().map(|&x| f64::from(x) * (1.0 + 3e-8)).collect());
+    let ns = time(
+        &wide,
+        &float32s(nudged(&a, 0.3, &mut stream)),
+        &tolerance,
+        elements,
+    );
+    println!(
+        "{:<24} {ns:>6.2} ns per element pair",
+        "float64 beside float32"
+    );
 }

@@ -1,11 +1,13 @@
-//! The driver's hottest loop, for the pair it meets most: two float32 outputs compared in
-//! float32. A run of elements that holds a difference (see `scan`) is measured here with the same
+//! The driver's hottest loop, for the pairs it meets most: two float outputs compared in float32
+//! precision — two float32s, or a float64 (NumPy's, often) and a float32. A run of elements that holds a difference (see `scan`) is measured here with the same
 //! arithmetic for every element and no branch, in eight lanes the compiler keeps in vector
 //! registers (AVX2 where the CPU has it, chosen when the loop runs); which element is the worst
 //! and the buckets past 4 ULPs are found afterwards, looking at the run again only when it
 //! holds a new worst or such a distance. NumPy against TensorFlow, 30% of the elements a few
 //! ULPs apart: 3.7 ns per element pair, against 10.4 ns for the four scalar lanes this replaced
-//! and more for `ScanState::add` on each (`cargo run --release --example compare_bench`).
+//! and more for `ScanState::add` on each (`cargo run --release --example compare_bench`). A
+//! float64 side is read as `ScanState::add` reads it: its ULPs counted once it is rounded to
+//! float32, its errors in float64.
 //!
 //! It has exactly the effect of `ScanState::add` on each element: an element with the same
 //! bits on both sides goes through the same arithmetic and comes out 0 apart, within any
@@ -14,6 +16,71 @@
 
 use super::{Rule, ScanState};
 use crate::histogram::Bucket;
+use crate::outcome::Element;
+use std::any::TypeId;
+
+/// An element type the fast loop reads.
+pub(super) trait Float: Element {
+    fn is_finite_value(self) -> bool;
+    /// `ordered` of the value rounded to float32.
+    fn ordered32(self) -> i64;
+}
+
+impl Float for f32 {
+    #[inline(always)]
+    fn is_finite_value(self) -> bool {
+        const EXPONENT: u32 = 0x7f80_0000;
+        self.to_bits() & EXPONENT != EXPONENT
+    }
+
+    #[inline(always)]
+    fn ordered32(self) -> i64 {
+        ordered(self)
+    }
+}
+
+impl Float for f64 {
+    #[inline(always)]
+    fn is_finite_value(self) -> bool {
+        self.is_finite()
+    }
+
+    #[inline(always)]
+    fn ordered32(self) -> i64 {
+        ordered(self as f32)
+    }
+}
+
+/// The pairs of stored types the fast loop reads: float32 or float64 on each side.
+#[derive(Clone, Copy)]
+pub(super) enum Floats {
+    F32F32,
+    F32F64,
+    F64F32,
+    F64F64,
+}
+
+impl Floats {
+    pub(super) fn of<A: 'static, B: 'static>() -> Option<Floats> {
+        let width = |id: TypeId| {
+            if id == TypeId::of::<f32>() {
+                Some(32)
+            } else if id == TypeId::of::<f64>() {
+                Some(64)
+            } else {
+                None
+            }
+        };
+        Some(
+            match (width(TypeId::of::<A>())?, width(TypeId::of::<B>())?) {
+                (32, 32) => Floats::F32F32,
+                (32, _) => Floats::F32F64,
+                (_, 32) => Floats::F64F32,
+                _ => Floats::F64F64,
+            },
+        )
+    }
+}
 
 /// Whether `add_finite_run` may be used with `rule`: an equal element must agree, as in
 /// `ScanState::add`, so the tolerances must not be negative (or NaN).
@@ -25,43 +92,66 @@ pub(super) fn applies(rule: Rule) -> bool {
 }
 
 /// Adds the elements of one run, the first at `start`, to `state` — as `ScanState::add` on each
-/// would. Returns false, having added nothing, when either side holds a NaN or an infinity.
-pub(super) fn add_finite_run(state: &mut ScanState, start: usize, xs: &[f32], ys: &[f32]) -> bool {
-    const EXPONENT: u32 = 0x7f80_0000;
-    let finite = |values: &[f32]| values.iter().all(|v| v.to_bits() & EXPONENT != EXPONENT);
-    if !(finite(xs) && finite(ys)) {
+/// would. `floats` says what `A` and `B` are (`Floats::of`). Returns false, having added
+/// nothing, when either side holds a NaN or an infinity.
+pub(super) fn add_finite_run<A: Element, B: Element>(
+    floats: Floats,
+    state: &mut ScanState,
+    start: usize,
+    xs: &[A],
+    ys: &[B],
+) -> bool {
+    use bytemuck::cast_slice as to;
+    match floats {
+        Floats::F32F32 => add_finite::<f32, f32>(state, start, to(xs), to(ys)),
+        Floats::F32F64 => add_finite::<f32, f64>(state, start, to(xs), to(ys)),
+        Floats::F64F32 => add_finite::<f64, f32>(state, start, to(xs), to(ys)),
+        Floats::F64F64 => add_finite::<f64, f64>(state, start, to(xs), to(ys)),
+    }
+}
+
+fn add_finite<A: Float, B: Float>(state: &mut ScanState, start: usize, xs: &[A], ys: &[B]) -> bool {
+    if !(all_finite(xs) && all_finite(ys)) {
         return false;
     }
     match state.rule {
-        Rule::Close { rtol, atol } => add_run::<true>(state, start, xs, ys, (rtol, atol, 0)),
-        Rule::Ulp(max_ulp) => add_run::<false>(state, start, xs, ys, (0.0, 0.0, max_ulp)),
+        Rule::Close { rtol, atol } => add_run::<true, A, B>(state, start, xs, ys, (rtol, atol, 0)),
+        Rule::Ulp(max_ulp) => add_run::<false, A, B>(state, start, xs, ys, (0.0, 0.0, max_ulp)),
     }
     true
 }
 
+fn all_finite<T: Float>(values: &[T]) -> bool {
+    values.iter().all(|value| value.is_finite_value())
+}
+
 /// `add_finite_run` for one rule: `CLOSE` (rtol and atol), else at most `max_ulp` apart.
 #[inline(always)]
-fn add_run<const CLOSE: bool>(
+fn add_run<const CLOSE: bool, A: Float, B: Float>(
     state: &mut ScanState,
     start: usize,
-    xs: &[f32],
-    ys: &[f32],
+    xs: &[A],
+    ys: &[B],
     rule: (f64, f64, u64),
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        let run = unsafe { measure_avx2::<CLOSE>(xs, ys, rule) };
-        return run.add_to::<CLOSE>(state, start, xs, ys, rule);
+        let run = unsafe { measure_avx2::<CLOSE, A, B>(xs, ys, rule) };
+        return run.add_to::<CLOSE, A, B>(state, start, xs, ys, rule);
     }
-    measure::<CLOSE>(xs, ys, rule).add_to::<CLOSE>(state, start, xs, ys, rule);
+    measure::<CLOSE, A, B>(xs, ys, rule).add_to::<CLOSE, A, B>(state, start, xs, ys, rule);
 }
 
 /// `measure` compiled for AVX2, where its lanes become vector registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn measure_avx2<const CLOSE: bool>(xs: &[f32], ys: &[f32], rule: (f64, f64, u64)) -> Run {
-    measure::<CLOSE>(xs, ys, rule)
+fn measure_avx2<const CLOSE: bool, A: Float, B: Float>(
+    xs: &[A],
+    ys: &[B],
+    rule: (f64, f64, u64),
+) -> Run {
+    measure::<CLOSE, A, B>(xs, ys, rule)
 }
 
 /// Elements measured side by side (see `Run`).
@@ -85,13 +175,13 @@ struct Run {
 /// One element's measures: ULPs apart, absolute and relative error, whether it is within the
 /// rule, and its badness.
 #[inline(always)]
-fn element<const CLOSE: bool>(
-    x: f32,
-    y: f32,
+fn element<const CLOSE: bool, A: Float, B: Float>(
+    x: A,
+    y: B,
     (rtol, atol, max_ulp): (f64, f64, u64),
 ) -> (u64, f64, f64, bool, f64) {
-    let ulp = (ordered(x) - ordered(y)).unsigned_abs();
-    let (x, y) = (f64::from(x), f64::from(y));
+    let ulp = (x.ordered32() - y.ordered32()).unsigned_abs();
+    let (x, y) = (x.to_f64(), y.to_f64());
     let abs = (x - y).abs();
     let rel = if abs == 0.0 { 0.0 } else { abs / x.abs() };
     let within = if CLOSE {
@@ -104,7 +194,11 @@ fn element<const CLOSE: bool>(
 }
 
 #[inline(always)]
-fn measure<const CLOSE: bool>(xs: &[f32], ys: &[f32], rule: (f64, f64, u64)) -> Run {
+fn measure<const CLOSE: bool, A: Float, B: Float>(
+    xs: &[A],
+    ys: &[B],
+    rule: (f64, f64, u64),
+) -> Run {
     let mut run = Run {
         max_abs: [0.0; LANES],
         max_rel: [0.0; LANES],
@@ -113,8 +207,8 @@ fn measure<const CLOSE: bool>(xs: &[f32], ys: &[f32], rule: (f64, f64, u64)) -> 
         mismatches: [0; LANES],
         low: [[0; LANES]; 4],
     };
-    let mut lane = |i: usize, x: f32, y: f32| {
-        let (ulp, abs, rel, within, badness) = element::<CLOSE>(x, y, rule);
+    let mut lane = |i: usize, x: A, y: B| {
+        let (ulp, abs, rel, within, badness) = element::<CLOSE, A, B>(x, y, rule);
         run.mismatches[i] += u64::from(!within);
         // No NaN here (both sides finite), so a plain comparison is `f64::max`.
         run.max_abs[i] = if abs > run.max_abs[i] {
@@ -153,12 +247,12 @@ fn measure<const CLOSE: bool>(xs: &[f32], ys: &[f32], rule: (f64, f64, u64)) -> 
 
 impl Run {
     /// Adds the run, whose first element is at `start`, to `state` (whose rule `CLOSE` is).
-    fn add_to<const CLOSE: bool>(
+    fn add_to<const CLOSE: bool, A: Float, B: Float>(
         self,
         state: &mut ScanState,
         start: usize,
-        xs: &[f32],
-        ys: &[f32],
+        xs: &[A],
+        ys: &[B],
         rule: (f64, f64, u64),
     ) {
         let metrics = &mut state.metrics;
@@ -171,10 +265,10 @@ impl Run {
         for (ulp, lanes) in [0, 1, 2, 3].iter().zip(&self.low) {
             metrics.counts.add(Bucket::of(*ulp), lanes.iter().sum());
         }
-        let badness_of = |x: f32, y: f32| element::<CLOSE>(x, y, rule).4;
+        let badness_of = |x: A, y: B| element::<CLOSE, A, B>(x, y, rule).4;
         if max_ulp > 4 {
             for (&x, &y) in xs.iter().zip(ys) {
-                let ulp = (ordered(x) - ordered(y)).unsigned_abs();
+                let ulp = (x.ordered32() - y.ordered32()).unsigned_abs();
                 if ulp > 4 {
                     metrics.counts.add(Bucket::of(ulp), 1);
                 }
@@ -210,14 +304,14 @@ pub(super) fn ordered(value: f32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::super::{scan, Kind, Metrics, Rule, Scan, ScanState};
-    use crate::outcome::Precision;
+    use crate::outcome::{Element, Precision};
     use proptest::prelude::*;
 
     /// `scan` as it was before this file: every element through `ScanState::add`.
-    fn element_by_element(xs: &[f32], ys: &[f32], rule: Rule) -> Scan {
+    fn element_by_element<A: Element, B: Element>(xs: &[A], ys: &[B], rule: Rule) -> Scan {
         let mut state = ScanState::new(rule, Precision::Float32);
         for (position, (&x, &y)) in xs.iter().zip(ys).enumerate() {
-            state.add(position, f64::from(x), f64::from(y));
+            state.add(position, x.to_f64(), y.to_f64());
         }
         state.finish()
     }
@@ -261,6 +355,18 @@ mod tests {
         }
     }
 
+    /// `x` as NumPy's float64 side might hold it: exactly, or off float32's grid by less than
+    /// a float32 ULP either way, so that rounding it to float32 counts.
+    fn widened(x: f32, how: u8) -> f64 {
+        let x = f64::from(x);
+        match how % 4 {
+            0 => x,
+            1 => x * (1.0 + 2e-8),
+            2 => x * (1.0 - 5e-8),
+            _ => x + 1e-40,
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
         #[test]
@@ -283,6 +389,35 @@ mod tests {
             for rule in [Rule::Close { rtol, atol }, Rule::Ulp(max_ulp)] {
                 let fast = scan(&xs, &ys, rule, Precision::Float32);
                 let slow = element_by_element(&xs, &ys, rule);
+                prop_assert_eq!(verdict(&fast), verdict(&slow));
+            }
+        }
+
+        #[test]
+        fn the_fast_loop_finds_what_the_element_by_element_one_finds_for_float64_beside_float32(
+            pairs in proptest::collection::vec((value(), any::<u8>(), any::<u8>()), 1..300),
+            rtol in prop_oneof![Just(0.0), 0f64..1e-3],
+            atol in prop_oneof![Just(0.0), 0f64..1e-3],
+            max_ulp in 0u64..5,
+            near in any::<bool>(),
+            // Now and then a NaN or an infinity on the float64 side.
+            poison in proptest::option::weighted(0.3, (0usize..300, any::<bool>(), any::<bool>())),
+        ) {
+            let mut wide: Vec<f64> =
+                pairs.iter().map(|(x, _, how)| widened(*x, *how)).collect();
+            let narrow: Vec<f32> =
+                pairs.iter().map(|(x, how, _)| partner(*x, *how, near)).collect();
+            if let Some((at, nan, negative)) = poison {
+                let bad = if nan { f64::NAN } else { f64::INFINITY };
+                let at = at % wide.len();
+                wide[at] = if negative { -bad } else { bad };
+            }
+            for rule in [Rule::Close { rtol, atol }, Rule::Ulp(max_ulp)] {
+                let fast = scan(&wide, &narrow, rule, Precision::Float32);
+                let slow = element_by_element(&wide, &narrow, rule);
+                prop_assert_eq!(verdict(&fast), verdict(&slow));
+                let fast = scan(&narrow, &wide, rule, Precision::Float32);
+                let slow = element_by_element(&narrow, &wide, rule);
                 prop_assert_eq!(verdict(&fast), verdict(&slow));
             }
         }

@@ -237,11 +237,8 @@ fn scan<A: Element, B: Element>(xs: &[A], ys: &[B], rule: Rule, precision: Preci
     // per instruction) and only runs that differ are compared number by number. This is the
     // driver's hottest loop.
     let same_type = std::any::TypeId::of::<A>() == std::any::TypeId::of::<B>();
-    let float32 = |id| id == std::any::TypeId::of::<f32>();
-    let fast = float32(std::any::TypeId::of::<A>())
-        && float32(std::any::TypeId::of::<B>())
-        && precision == Precision::Float32
-        && float32::applies(rule);
+    let fast = float32::Floats::of::<A, B>()
+        .filter(|_| precision == Precision::Float32 && float32::applies(rule));
     let mut start = 0;
     while start < xs.len() {
         let end = (start + RUN).min(xs.len());
@@ -252,12 +249,7 @@ fn scan<A: Element, B: Element>(xs: &[A], ys: &[B], rule: Rule, precision: Preci
         if skip {
             state.metrics.counts.add(Bucket::of(0), run_x.len() as u64);
         } else if fast
-            && float32::add_finite_run(
-                &mut state,
-                start,
-                bytemuck::cast_slice(run_x),
-                bytemuck::cast_slice(run_y),
-            )
+            .is_some_and(|floats| float32::add_finite_run(floats, &mut state, start, run_x, run_y))
         {
             // Measured without a branch per element (`float32.rs`).
         } else {
