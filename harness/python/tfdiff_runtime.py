@@ -217,6 +217,8 @@ def environment_info():
             info["numpy_blas"] = "%s %s" % (blas.get("name"), blas.get("version"))
         except Exception:  # older NumPy: show_config has no dict mode
             info["numpy_blas"] = None
+    # How long OpenBLAS's idle threads spin: a worker sets 4 unless the user set it.
+    info["openblas_thread_timeout"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
     return info
 
 
