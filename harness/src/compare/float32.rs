@@ -320,6 +320,30 @@ mod tests {
         (scan.kind, &scan.metrics, scan.decisive)
     }
 
+    /// `scan` finds on `xs` against `ys` what the element-by-element loop finds, by each rule.
+    fn agree<A: Element, B: Element>(
+        xs: &[A],
+        ys: &[B],
+        rules: [Rule; 2],
+    ) -> Result<(), TestCaseError> {
+        for rule in rules {
+            let fast = scan(xs, ys, rule, Precision::Float32);
+            let slow = element_by_element(xs, ys, rule);
+            prop_assert_eq!(verdict(&fast), verdict(&slow));
+        }
+        Ok(())
+    }
+
+    /// The NaN or infinity a test's `poison` puts in (as float32 it stays what it is).
+    fn bad(nan: bool, negative: bool) -> f64 {
+        let bad = if nan { f64::NAN } else { f64::INFINITY };
+        if negative {
+            -bad
+        } else {
+            bad
+        }
+    }
+
     /// A finite value of each kind the fast path must get right: ordinary, ±0, subnormal, huge.
     fn value() -> impl Strategy<Value = f32> {
         prop_oneof![
@@ -382,15 +406,10 @@ mod tests {
             let xs: Vec<f32> = pairs.iter().map(|(x, _)| *x).collect();
             let mut ys: Vec<f32> = pairs.iter().map(|(x, how)| partner(*x, *how, near)).collect();
             if let Some((at, nan, negative)) = poison {
-                let bad = if nan { f32::NAN } else { f32::INFINITY };
                 let at = at % ys.len();
-                ys[at] = if negative { -bad } else { bad };
+                ys[at] = bad(nan, negative) as f32;
             }
-            for rule in [Rule::Close { rtol, atol }, Rule::Ulp(max_ulp)] {
-                let fast = scan(&xs, &ys, rule, Precision::Float32);
-                let slow = element_by_element(&xs, &ys, rule);
-                prop_assert_eq!(verdict(&fast), verdict(&slow));
-            }
+            agree(&xs, &ys, [Rule::Close { rtol, atol }, Rule::Ulp(max_ulp)])?;
         }
 
         #[test]
@@ -408,18 +427,12 @@ mod tests {
             let narrow: Vec<f32> =
                 pairs.iter().map(|(x, how, _)| partner(*x, *how, near)).collect();
             if let Some((at, nan, negative)) = poison {
-                let bad = if nan { f64::NAN } else { f64::INFINITY };
                 let at = at % wide.len();
-                wide[at] = if negative { -bad } else { bad };
+                wide[at] = bad(nan, negative);
             }
-            for rule in [Rule::Close { rtol, atol }, Rule::Ulp(max_ulp)] {
-                let fast = scan(&wide, &narrow, rule, Precision::Float32);
-                let slow = element_by_element(&wide, &narrow, rule);
-                prop_assert_eq!(verdict(&fast), verdict(&slow));
-                let fast = scan(&narrow, &wide, rule, Precision::Float32);
-                let slow = element_by_element(&narrow, &wide, rule);
-                prop_assert_eq!(verdict(&fast), verdict(&slow));
-            }
+            let rules = [Rule::Close { rtol, atol }, Rule::Ulp(max_ulp)];
+            agree(&wide, &narrow, rules)?;
+            agree(&narrow, &wide, rules)?;
         }
     }
 }
