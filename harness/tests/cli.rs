@@ -267,6 +267,8 @@ fn seed_cases_show_what_each_mode_really_does() {
         ])
         .arg("--out")
         .arg(out.path())
+        // A user's own OpenBLAS setting reaches the workers (tfdiff sets one only when absent).
+        .env("OPENBLAS_THREAD_TIMEOUT", "6")
         .assert()
         .code(0); // every divergence is a known one, listed in cases/expected.toml
     let summary = read_csv(&out.path().join("summary.csv"));
@@ -324,6 +326,7 @@ fn seed_cases_show_what_each_mode_really_does() {
 
     // Traced once per input rank (2 and 3), not once per shape.
     let run = run_json(out.path());
+    assert_eq!(run["environment"]["openblas_thread_timeout"], "6");
     for mode in ["graph", "xla", "v1"] {
         let traces = run["traces"]["seed_minmax"][mode].as_u64().unwrap();
         assert!((1..=2).contains(&traces), "{mode} traced {traces} times");
@@ -340,6 +343,7 @@ fn default_run_covers_every_shipped_case_and_records_the_environment() {
     let assert = Command::new(env!("CARGO_BIN_EXE_tfdiff"))
         .current_dir(work.path())
         .env_remove("VIRTUAL_ENV")
+        .env_remove("OPENBLAS_THREAD_TIMEOUT")
         .args(["-n", "6"])
         .assert()
         .code(0); // every divergence of the shipped cases is listed in cases/expected.toml
@@ -405,6 +409,8 @@ fn default_run_covers_every_shipped_case_and_records_the_environment() {
     assert!((seconds("inputs_per_second") - rate).abs() < 1e-6 * rate);
     assert!(run["finished_at"].is_string());
     assert!(run["environment"]["tensorflow_build"].is_object());
+    // Workers' OpenBLAS helpers sleep when idle instead of spinning (see pool/process.rs).
+    assert_eq!(run["environment"]["openblas_thread_timeout"], "4");
     assert!(!run["cpu_model"].as_str().unwrap().is_empty());
     assert_eq!(run["tfdiff_version"], env!("CARGO_PKG_VERSION"));
     // Every run measures whether TensorFlow changed NumPy in its process.
