@@ -1,6 +1,7 @@
-//! The driver's hottest loop, for the pairs it meets most: two float outputs compared in float32
-//! precision — two float32s, or a float64 (NumPy's, often) and a float32. A run of elements that holds a difference (see `scan`) is measured here with the same
-//! arithmetic for every element and no branch, in eight lanes the compiler keeps in vector
+//! The driver's hottest loop, for the pairs it meets most: two float outputs compared in
+//! float32 precision — two float32s, or a float64 (NumPy's, often) and a float32. A run of
+//! elements that holds a difference (see `scan`) is measured here with the same arithmetic for
+//! every element and no branch, in eight lanes the compiler keeps in vector
 //! registers (AVX2 where the CPU has it, chosen when the loop runs); which element is the worst
 //! and the buckets past 4 ULPs are found afterwards, looking at the run again only when it
 //! holds a new worst or such a distance. NumPy against TensorFlow, 30% of the elements a few

@@ -9,9 +9,9 @@
 //! is sent, so a case that writes into an array it had returned cannot make the worker claim a
 //! repeat of values that were never sent. The bytes are not compared again: two different
 //! arrays of one input sharing a 128-bit hash by accident is a chance of about 2^-128 per pair
-//! (a default run checks under 20,000: four modes, each against the earlier ones of its input), and sparing the comparison took 1.3% off a
-//! worker's main thread, the critical path, besides letting each output go as soon as it is
-//! sent.
+//! (a default run checks under 20,000: four modes, each against the earlier ones of its
+//! input), and sparing the comparison took 1.3% off a worker's main thread, the critical path,
+//! besides letting each output go as soon as it is sent.
 
 use super::embedded::{bytes_of, ModeResult};
 use crate::mode::Mode;
