@@ -1,6 +1,6 @@
 //! Gives the `tfdiff` binary an rpath to the libpython pyo3 links against, so it runs without
 //! LD_LIBRARY_PATH on machines where that library is not in the loader's default path (pyenv,
-//! conda and most non-system Pythons).
+//! conda and most non-system Pythons), and exports its `malloc_trim`.
 
 fn main() {
     let config = pyo3_build_config::get();
@@ -12,4 +12,7 @@ fn main() {
         println!("cargo:rustc-env=TFDIFF_BUILD_PYTHON={executable}");
     }
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
+    // The binary's own malloc_trim (see src/freed_memory.rs) must be in its dynamic symbol table
+    // for the loader to bind the Python extensions' calls to it.
+    println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol=malloc_trim");
 }

@@ -672,3 +672,21 @@ fn an_output_is_sent_once_and_one_rewritten_after_it_was_sent_is_not_taken_for_a
         .unwrap();
     assert!(repeated >= 36, "repeated_outputs {repeated}");
 }
+
+#[test]
+fn python_extensions_that_call_malloc_trim_do_not_give_a_workers_freed_memory_back() {
+    // protobuf's upb calls malloc_trim(0) on every arena it frees: ~34 times a second in a
+    // worker, each one re-faulting every page NumPy had freed. The fixture calls it the same way.
+    let out = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args(["-n", "3", "-j", "1", "--modes", "numpy,eager"])
+        .args(["--shrink-time", "0", "--no-save-regressions", "--cases-dir"])
+        .arg(fixtures("memory"))
+        .args(["--case", "trims_after_freeing", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(0);
+    let summary = read_csv(&out.path().join("summary.csv"));
+    let row = summary_row(&summary, "trims_after_freeing", "numpy", "eager");
+    assert_eq!(number(row, "agree"), 3, "{row:?}");
+}
