@@ -94,8 +94,9 @@ pub struct OutcomeCache {
 }
 
 impl OutcomeCache {
-    pub fn clear(&mut self) {
-        self.entries.clear();
+    /// Drops what is known of `case` (its last input is taken).
+    pub fn forget(&mut self, case: &str) {
+        self.entries.retain(|key, _| key.0 != case);
     }
 }
 
@@ -180,7 +181,7 @@ impl<E: Evaluator> Evaluator for Memo<'_, E> {
             None => (Vec::new().into_iter(), 0.0),
         };
         if self.cache.entries.len() > MEMO_ENTRIES {
-            self.cache.clear();
+            self.cache.entries.clear();
         }
         let mut keys = keys.into_iter();
         let outcomes = known

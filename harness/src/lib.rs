@@ -18,6 +18,7 @@ pub mod freed_memory;
 pub mod generate;
 pub mod histogram;
 pub mod inputs;
+pub mod interleave;
 pub mod merge;
 pub mod mode;
 pub mod npy;

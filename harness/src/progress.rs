@@ -50,20 +50,16 @@ impl Progress {
         }
     }
 
-    pub fn start_case(&mut self, name: &str, inputs: u64) {
-        self.case = name.to_string();
-        self.case_done = 0;
-        self.per_case = inputs;
-        if let Some(bar) = &self.bar {
-            bar.set_message(name.to_string());
-        }
-    }
-
-    pub fn advance(&mut self) {
+    /// One more input taken: the `done`th of `case`'s `inputs` (cases are taken interleaved).
+    pub fn advance(&mut self, case: &str, done: u64, inputs: u64) {
         self.done += 1;
-        self.case_done += 1;
+        let changed = self.case != case;
+        if changed {
+            self.case = case.to_string();
+        }
+        (self.case_done, self.per_case) = (done, inputs);
         if let Some(bar) = &self.bar {
-            if std::mem::take(&mut self.bar_waiting) {
+            if std::mem::take(&mut self.bar_waiting) || changed {
                 bar.set_message(self.case.clone());
             }
             bar.inc(1);

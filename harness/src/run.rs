@@ -8,6 +8,7 @@ use crate::cases::{self, CaseInfo};
 use crate::compare::{compare, compare_pairs, Kind, PairComparison, ToleranceSpec};
 use crate::evaluate::{Evaluation, Evaluator, Job, Memo, OutcomeCache};
 use crate::generate::{self, Image, ImageGenerator, Layout};
+use crate::interleave;
 use crate::mode::{Mode, ModePair};
 use crate::options::{InputPlan, RunConfig};
 use crate::outcome::Outcome;
@@ -166,7 +167,8 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
         prepared.baseline,
         &started,
     );
-    let mut session = Session::new(config, run_dir, results, prepared.pool, total)?;
+    let names = started.cases.iter().map(|case| case.name.clone()).collect();
+    let mut session = Session::new(config, run_dir, results, prepared.pool, total, names)?;
     let outcome = session.run_cases(&started.cases, plans);
     session.progress.finish();
     session.finish(outcome, prepared.clean_probe, started.stages)
@@ -303,12 +305,6 @@ fn skeleton(
     }
 }
 
-/// One signature seen in this run.
-struct SignatureState {
-    row: usize,
-    occurrences: u64,
-}
-
 /// Everything a run carries from input to input.
 struct Session {
     config: RunConfig,
@@ -319,12 +315,12 @@ struct Session {
     results: RunResults,
     progress: Progress,
     evaluator: WorkerPool,
-    signatures: HashMap<Signature, SignatureState>,
-    /// Outcomes known from shrinking this case (see `Memo`).
+    /// Outcomes known from shrinking the open cases (see `Memo`).
     memo: OutcomeCache,
-    /// The smallest input shrunk so far from one input of this case for one kind, and its
-    /// steps: the next pair with that kind on that input starts shrinking there.
-    shrunk_inputs: HashMap<(String, Kind), (Image, u64)>,
+    /// The smallest input shrunk so far from one input of an open case for one kind, and its
+    /// steps, by (case, input, kind): the next pair with that kind on that input starts
+    /// shrinking there.
+    shrunk_inputs: HashMap<(String, String, Kind), (Image, u64)>,
     /// Inputs submitted and not taken yet, in order: the case's index, the input, its ticket.
     pending: VecDeque<(usize, PlannedInput, <WorkerPool as Evaluator>::Ticket)>,
     clock: Instant,
@@ -357,13 +353,16 @@ impl Session {
         mut results: RunResults,
         evaluator: WorkerPool,
         total: usize,
+        cases: Vec<String>,
     ) -> Result<Session> {
         let divergences =
-            DivergenceLog::create(run_dir.path.join(crate::report::DIVERGENCES_FILE))?;
+            DivergenceLog::create(run_dir.path.join(crate::report::DIVERGENCES_FILE))?
+                .in_case_order(cases.clone());
         let occurrences = if config.all {
-            Some(DivergenceLog::create(
-                run_dir.path.join(crate::report::OCCURRENCES_FILE),
-            )?)
+            Some(
+                DivergenceLog::create(run_dir.path.join(crate::report::OCCURRENCES_FILE))?
+                    .in_case_order(cases),
+            )
         } else {
             None
         };
@@ -384,7 +383,6 @@ impl Session {
             occurrences,
             results,
             evaluator,
-            signatures: HashMap::new(),
             memo: OutcomeCache::default(),
             shrunk_inputs: HashMap::new(),
             pending: VecDeque::new(),
@@ -394,43 +392,45 @@ impl Session {
 
     /// Evaluates every case's inputs, several per worker in flight, taken in order. The
     /// window runs on across cases: draining it at each case's end left the workers idle while
-    /// the last inputs of a case finished and its reports were written.
+    /// the last inputs of a case finished and its reports were written. Inputs go out
+    /// interleaved, one case per worker (`interleave.rs`), so that workers need not all trace
+    /// and compile the same case; each case is still taken in its own input order.
     fn run_cases(&mut self, cases: &[CaseInfo], plans: Vec<Vec<InputSource>>) -> Result<()> {
         let window = IN_FLIGHT_PER_WORKER * self.evaluator.parallelism();
         let byte_window = IN_FLIGHT_BYTES_PER_WORKER * self.evaluator.parallelism();
         let mut pending_bytes = 0;
-        let modes = self.config.modes.clone();
         let mut open: Vec<Option<OpenCase>> = Vec::new();
-        'cases: for (index, (case, sources)) in cases.iter().zip(plans).enumerate() {
+        let lengths: Vec<usize> = plans.iter().map(Vec::len).collect();
+        // Cases open in order as their first input goes out; the ones without inputs with
+        // them, so summaries keep the cases' order.
+        let open_until = |session: &mut Session, open: &mut Vec<_>, end: usize| {
+            while open.len() < end {
+                let index = open.len();
+                open.push(Some(session.open_case(&cases[index], lengths[index])));
+            }
+        };
+        for (index, number) in interleave::order(&lengths, self.evaluator.parallelism()) {
             if signals::stop_requested().is_some() {
                 break;
             }
-            open.push(Some(self.open_case(case, sources.len())));
-            for source in sources {
-                if signals::stop_requested().is_some() {
-                    break 'cases;
-                }
-                let input = self.plan_input(&source)?;
-                let ticket = self.evaluator.submit(Job {
-                    case: &case.name,
-                    image: &input.image,
-                    layout: input.layout,
-                    modes: &modes,
-                })?;
-                pending_bytes += input.image.len();
-                self.pending.push_back((index, input, ticket));
-                while self.pending.len() >= window
-                    || pending_bytes >= byte_window
-                    || self
-                        .pending
-                        .front()
-                        .is_some_and(|(_, _, ticket)| self.evaluator.is_ready(ticket))
-                {
-                    let (index, input, ticket) = self.pending.pop_front().expect("not empty");
-                    pending_bytes -= input.image.len();
-                    self.take_next(&cases[index], &mut open[index], input, ticket)?;
-                }
+            open_until(self, &mut open, index + 1);
+            let input = self.plan_input(&plans[index][number])?;
+            pending_bytes += input.image.len();
+            self.submit(&cases[index].name, index, input)?;
+            while self.pending.len() >= window
+                || pending_bytes >= byte_window
+                || self
+                    .pending
+                    .front()
+                    .is_some_and(|(_, _, ticket)| self.evaluator.is_ready(ticket))
+            {
+                let (index, input, ticket) = self.pending.pop_front().expect("not empty");
+                pending_bytes -= input.image.len();
+                self.take_next(&cases[index], &mut open[index], input, ticket)?;
             }
+        }
+        if signals::stop_requested().is_none() {
+            open_until(self, &mut open, cases.len());
         }
         // The rest in order; once stopped, only what is already evaluated.
         while let Some((index, input, ticket)) = self.pending.pop_front() {
@@ -445,6 +445,18 @@ impl Session {
                 self.finish_case(case, state)?;
             }
         }
+        Ok(())
+    }
+
+    /// Sends one input of case number `index` to be evaluated in every mode.
+    fn submit(&mut self, case: &str, index: usize, input: PlannedInput) -> Result<()> {
+        let ticket = self.evaluator.submit(Job {
+            case,
+            image: &input.image,
+            layout: input.layout,
+            modes: &self.config.modes,
+        })?;
+        self.pending.push_back((index, input, ticket));
         Ok(())
     }
 
@@ -483,9 +495,6 @@ impl Session {
         let state = open
             .as_mut()
             .expect("a case is open until its last input is taken");
-        if state.taken == 0 {
-            self.progress.start_case(&case.name, state.inputs as u64);
-        }
         let waiting = Instant::now();
         while !self
             .evaluator
@@ -512,6 +521,8 @@ impl Session {
             &mut state.xla_shapes,
         )?;
         state.taken += 1;
+        self.progress
+            .advance(&case.name, state.taken as u64, state.inputs as u64);
         if state.taken == state.inputs {
             let state = open.take().expect("open");
             self.finish_case(case, state)?;
@@ -568,7 +579,6 @@ impl Session {
         }
         self.results.info.inputs_evaluated += 1;
         self.run_dir.started_evaluating();
-        self.progress.advance();
         Ok(())
     }
 
@@ -599,16 +609,20 @@ impl Session {
             info.state_changes.insert(case.name.clone(), list);
         }
         info.workers = self.evaluator.stats();
-        self.memo.clear();
-        self.shrunk_inputs.clear();
+        self.memo.forget(&case.name);
+        self.shrunk_inputs
+            .retain(|(name, _, _), _| *name != case.name);
         baseline::judge(
             &self.results.info.baseline,
-            &mut self.results.pairs[first..],
+            &mut self.results.pairs[first..first + self.config.pairs.len()],
             self.divergences.rows_mut(),
         );
         self.results.info.failing_signatures = baseline::failing(self.divergences.rows());
         self.results.rows = self.divergences.rows().to_vec();
         self.divergences.rewrite()?;
+        if let Some(log) = &mut self.occurrences {
+            log.rewrite()?;
+        }
         finish_timing(&mut self.results, self.clock);
         self.run_dir.write_exports(&self.results)?;
         if let Some(signal) = signals::stop_requested() {
@@ -746,9 +760,8 @@ impl Session {
             pair,
             kind,
         };
-        if let Some(state) = self.signatures.get_mut(&key) {
-            state.occurrences += 1;
-            self.divergences.row_mut(state.row).occurrences = state.occurrences;
+        if let Some(row) = self.divergences.row_mut(&key) {
+            row.occurrences += 1;
             return Ok(());
         }
         let shrunk = self.shrink(divergent, kind, comparison)?;
@@ -764,14 +777,7 @@ impl Session {
             "tfdiff: {} {pair}: {kind} divergence on input {}; shrunk {} -> {} in {} step(s){how}",
             case.name, input.label, row.original_shape, row.shape, shrunk.steps,
         ));
-        let index = self.divergences.append(row)?;
-        self.signatures.insert(
-            key,
-            SignatureState {
-                row: index,
-                occurrences: 1,
-            },
-        );
+        self.divergences.append(row)?;
         self.results.info.signatures += 1;
         Ok(())
     }
@@ -843,7 +849,11 @@ impl Session {
             tolerance: divergent.tolerance,
             layout: divergent.input.layout,
         };
-        let key = (divergent.input.label.clone(), kind);
+        let key = (
+            divergent.case.name.clone(),
+            divergent.input.label.clone(),
+            kind,
+        );
         let earlier = self.shrunk_inputs.get(&key).cloned();
         let mut memo = Memo {
             inner: &mut self.evaluator,

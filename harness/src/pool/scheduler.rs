@@ -4,9 +4,11 @@
 //! (case, shape) a worker has not seen costs that worker work another already did. So every
 //! (case, shape) gets a home slot as it first appears, and goes to its home's queue. The home is
 //! the slot with the fewest homes, unless a slot that already runs the same case at the same
-//! rank has at most `AFFINITY_SLACK` more: then that one, so a rank's traces are not made in
-//! every worker (a graph trace and its first call cost about 27 ms, 16 cases times 2 ranks in a
-//! default run). A slot whose queue is empty takes another queue's oldest input of a
+//! rank — else the same case at another rank — has at most `AFFINITY_SLACK` more: then that
+//! one, so a rank's traces are not made in every worker (a graph trace and its first call cost
+//! about 27 ms, 16 cases times 2 ranks in a default run). The driver sends as many cases'
+//! inputs interleaved as there are workers (`interleave.rs`), so each case starts on a slot of
+//! its own and stays there. A slot whose queue is empty takes another queue's oldest input of a
 //! (case, shape) it has run before; or, from a queue `STEAL_BACKLOG` inputs behind, the oldest
 //! of a (case, rank) it has run, else the oldest; otherwise it waits. Measured: in a default run
 //! a process spends about 3.7 s tracing and compiling against 2 s evaluating, so stealing
@@ -51,6 +53,8 @@ struct Queues {
     home_counts: Vec<usize>,
     /// The slots home to some shape of each (case, rank).
     ranks: HashMap<(String, usize), Vec<usize>>,
+    /// The slots home to some shape of each case.
+    cases: HashMap<String, Vec<usize>>,
     /// The (case, shape)s each slot has run.
     seen: Vec<HashSet<Key>>,
     /// The (case, rank)s each slot has run.
@@ -83,13 +87,25 @@ impl Queues {
             .iter()
             .position(|&count| count == fewest)
             .expect("a slot");
-        let running = self.ranks.entry(rank_of(&key.0, &key.1)).or_default();
-        let home = running
-            .iter()
-            .copied()
-            .filter(|&slot| self.home_counts[slot] <= fewest + AFFINITY_SLACK)
-            .min_by_key(|&slot| self.home_counts[slot])
+        let within = |slots: &[usize]| {
+            slots
+                .iter()
+                .copied()
+                .filter(|&slot| self.home_counts[slot] <= fewest + AFFINITY_SLACK)
+                .min_by_key(|&slot| self.home_counts[slot])
+        };
+        let rank = rank_of(&key.0, &key.1);
+        let home = self
+            .ranks
+            .get(&rank)
+            .and_then(|slots| within(slots))
+            .or_else(|| self.cases.get(&key.0).and_then(|slots| within(slots)))
             .unwrap_or(least);
+        let running = self.ranks.entry(rank).or_default();
+        if !running.contains(&home) {
+            running.push(home);
+        }
+        let running = self.cases.entry(key.0.clone()).or_default();
         if !running.contains(&home) {
             running.push(home);
         }
@@ -143,6 +159,7 @@ impl Scheduler {
                 homes: HashMap::new(),
                 home_counts: vec![0; slots],
                 ranks: HashMap::new(),
+                cases: HashMap::new(),
                 seen: (0..slots).map(|_| HashSet::new()).collect(),
                 seen_ranks: (0..slots).map(|_| HashSet::new()).collect(),
                 closed: false,
@@ -327,6 +344,16 @@ mod tests {
             taken(scheduler.try_next_job(1)),
             Some(("a".into(), vec![1, 1]))
         );
+    }
+
+    #[test]
+    fn a_case_seen_at_one_rank_starts_its_next_rank_on_the_same_slot() {
+        let scheduler = Scheduler::new(2);
+        let mut queues = scheduler.lock();
+        let mut home = |case: &str, shape: &[usize]| queues.home((case.into(), shape.to_vec()));
+        assert_eq!((home("a", &[1, 1]), home("b", &[1, 1])), (0, 1));
+        // Slot 0 has as few homes as slot 1, but b runs on 1 (and a on 0).
+        assert_eq!((home("b", &[2, 2, 3]), home("a", &[2, 2, 3])), (1, 0));
     }
 
     #[test]

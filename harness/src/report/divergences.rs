@@ -139,7 +139,10 @@ impl DivergenceRow {
 pub struct DivergenceLog {
     path: PathBuf,
     writer: csv::Writer<File>,
+    /// In the cases' order (`in_case_order`), each case's in the order appended.
     rows: Vec<DivergenceRow>,
+    /// The cases in the order their rows go; empty: in the order appended.
+    case_order: Vec<String>,
 }
 
 impl DivergenceLog {
@@ -154,20 +157,39 @@ impl DivergenceLog {
             path,
             writer,
             rows: Vec::new(),
+            case_order: Vec::new(),
         })
     }
 
-    /// Appends and flushes `row`; returns its index for `row_mut`.
-    pub fn append(&mut self, row: DivergenceRow) -> Result<usize> {
+    /// Rows kept case by case in this order, whatever order cases find them in (a run takes
+    /// several cases' inputs interleaved); the file is in that order from its next `rewrite`.
+    pub fn in_case_order(mut self, cases: Vec<String>) -> DivergenceLog {
+        self.case_order = cases;
+        self
+    }
+
+    /// Appends and flushes `row` to the file; in memory it goes after its case's rows.
+    pub fn append(&mut self, row: DivergenceRow) -> Result<()> {
         self.writer.serialize(&row)?;
         // Flushed per row: a run that dies keeps every divergence it found.
         self.writer.flush()?;
-        self.rows.push(row);
-        Ok(self.rows.len() - 1)
+        let rank = |case: &str| {
+            self.case_order
+                .iter()
+                .position(|name| name == case)
+                .unwrap_or(usize::MAX)
+        };
+        let (own, at) = (rank(&row.case), &self.rows);
+        let position = at.partition_point(|other| rank(&other.case) <= own);
+        self.rows.insert(position, row);
+        Ok(())
     }
 
-    pub fn row_mut(&mut self, index: usize) -> &mut DivergenceRow {
-        &mut self.rows[index]
+    /// The row of `signature`, if there is one.
+    pub fn row_mut(&mut self, signature: &Signature) -> Option<&mut DivergenceRow> {
+        self.rows
+            .iter_mut()
+            .find(|row| row.signature() == *signature)
     }
 
     pub fn rows(&self) -> &[DivergenceRow] {
@@ -311,8 +333,8 @@ mod tests {
     fn rewrite_keeps_rows_and_later_appends() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = DivergenceLog::create(dir.path().join("d.csv")).unwrap();
-        let first = log.append(error_row()).unwrap();
-        log.row_mut(first).occurrences = 7;
+        log.append(error_row()).unwrap();
+        log.row_mut(&error_row().signature()).unwrap().occurrences = 7;
         log.rewrite().unwrap();
         log.append(error_row()).unwrap();
         let text = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
@@ -323,5 +345,37 @@ mod tests {
             .map(|r| r.unwrap()[10].to_string())
             .collect();
         assert_eq!(occurrences, ["7", "1"]);
+    }
+
+    #[test]
+    fn rows_found_case_by_case_interleaved_are_rewritten_in_the_cases_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv");
+        let cases = vec!["b".to_string(), "a".to_string()];
+        let mut log = DivergenceLog::create(path.clone())
+            .unwrap()
+            .in_case_order(cases);
+        let pair = ModePair::new(Mode::Numpy, Mode::Eager);
+        for (case, kind) in [
+            ("a", Kind::Value),
+            ("b", Kind::Nan),
+            ("a", Kind::Nan),
+            ("b", Kind::Value),
+        ] {
+            log.append(super::test_row(case, "0", pair, kind)).unwrap();
+        }
+        log.rewrite().unwrap();
+        let read = crate::run_on_disk::read_rows(&path).unwrap();
+        let order: Vec<(&str, Kind)> = read.iter().map(|r| (r.case.as_str(), r.kind)).collect();
+        assert_eq!(
+            order,
+            [
+                ("b", Kind::Nan),
+                ("b", Kind::Value),
+                ("a", Kind::Value),
+                ("a", Kind::Nan)
+            ]
+        );
+        assert_eq!(read, log.rows());
     }
 }

@@ -901,13 +901,11 @@ mod tests {
         assert!(log.is_empty());
         assert_eq!(log.len(), 0);
         let pair = ModePair::new(Mode::Numpy, Mode::Eager);
-        assert_eq!(
-            log.append(test_row("c", "0", pair, Kind::Value)).unwrap(),
-            0
-        );
-        assert_eq!(log.append(test_row("c", "1", pair, Kind::Nan)).unwrap(), 1);
+        log.append(test_row("c", "0", pair, Kind::Value)).unwrap();
+        log.append(test_row("c", "1", pair, Kind::Nan)).unwrap();
         assert_eq!((log.len(), log.is_empty()), (2, false));
-        log.row_mut(0).occurrences = 7;
+        let first = test_row("c", "0", pair, Kind::Value).signature();
+        log.row_mut(&first).unwrap().occurrences = 7;
         log.rows_mut()[1].status = Status::Known;
         log.rewrite().unwrap();
         let read = crate::run_on_disk::read_rows(&path).unwrap();
