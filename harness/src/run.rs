@@ -1,7 +1,8 @@
 //! A whole run, the driver's job: for each case, replay its saved regressions and generate
 //! inputs, have the workers evaluate each in every mode, compare every pair, shrink each new
-//! divergence signature, and report. Inputs are evaluated side by side by the worker pool but
-//! taken in input order, so every report is the same whatever `--jobs` is.
+//! divergence signature, and report. Inputs are evaluated side by side by the worker pool, a
+//! case per worker (`interleave.rs`), but each case's are taken in its input order and rows are
+//! kept in the cases' order, so every report is the same whatever `--jobs` is.
 
 use crate::baseline::{self, Baseline};
 use crate::cases::{self, CaseInfo};

@@ -15,9 +15,10 @@
 //! freely (which compiles every shape in every worker) made two workers no faster than one; and
 //! in a warm default run with `--jobs 2` the two workers ran 64 (case, rank)s and 406
 //! (case, shape)s between them with homes given round-robin and only the queue's oldest
-//! stolen, 54–55 and 348–356 this way (32 and about 306 are distinct).
-//! Which slot ran an input changes nothing in the reports: the driver takes results in input
-//! order, and evaluation is deterministic.
+//! stolen, 54–55 and 348–356 this way with cases sent one after another, and 43 (case, rank)s
+//! with them interleaved (32 and about 306 are distinct).
+//! Which slot ran an input changes nothing in the reports: the driver takes each case's results
+//! in its input order, and evaluation is deterministic.
 
 use super::{Control, JobRequest};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -101,13 +102,13 @@ impl Queues {
             .and_then(|slots| within(slots))
             .or_else(|| self.cases.get(&key.0).and_then(|slots| within(slots)))
             .unwrap_or(least);
-        let running = self.ranks.entry(rank).or_default();
-        if !running.contains(&home) {
-            running.push(home);
-        }
-        let running = self.cases.entry(key.0.clone()).or_default();
-        if !running.contains(&home) {
-            running.push(home);
+        for running in [
+            self.ranks.entry(rank).or_default(),
+            self.cases.entry(key.0.clone()).or_default(),
+        ] {
+            if !running.contains(&home) {
+                running.push(home);
+            }
         }
         self.home_counts[home] += 1;
         self.homes.insert(key, home);

@@ -185,11 +185,12 @@ impl DivergenceLog {
         Ok(())
     }
 
-    /// The row of `signature`, if there is one.
+    /// The row of `signature`, if there is one. Looked up for every divergent input, so the
+    /// fields are compared in place (`signature()` would clone each row's case name).
     pub fn row_mut(&mut self, signature: &Signature) -> Option<&mut DivergenceRow> {
-        self.rows
-            .iter_mut()
-            .find(|row| row.signature() == *signature)
+        self.rows.iter_mut().find(|row| {
+            row.kind == signature.kind && row.pair() == signature.pair && row.case == signature.case
+        })
     }
 
     pub fn rows(&self) -> &[DivergenceRow] {
