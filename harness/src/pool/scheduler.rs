@@ -10,7 +10,9 @@
 //! inputs interleaved as there are workers (`interleave.rs`), so each case starts on a slot of
 //! its own and stays there. A slot whose queue is empty takes another queue's oldest input of a
 //! (case, shape) it has run before; or, from a queue `STEAL_BACKLOG` inputs behind, the oldest
-//! of a (case, rank) it has run, else the oldest; otherwise it waits. Measured: in a default run
+//! of a (case, rank) it has run, else the oldest; otherwise it waits. No slot takes an input of
+//! a (case, shape) whose first input another slot is still evaluating (`Queues::blocked`): it
+//! would compile the same XLA program at the same time. Measured: in a default run
 //! a process spends about 3.7 s tracing and compiling against 2 s evaluating, so stealing
 //! freely (which compiles every shape in every worker) made two workers no faster than one; and
 //! in a warm default run with `--jobs 2` the two workers ran 64 (case, rank)s and 406
@@ -60,6 +62,9 @@ struct Queues {
     seen: Vec<HashSet<Key>>,
     /// The (case, rank)s each slot has run.
     seen_ranks: Vec<HashSet<(String, usize)>>,
+    /// The (case, shape)s whose first input is being evaluated, and by which slot (see
+    /// `blocked`): at most two per slot, the running job and the one sent ahead.
+    first_runs: Vec<(Key, usize)>,
     closed: bool,
 }
 
@@ -115,16 +120,33 @@ impl Queues {
         home
     }
 
-    /// The slot's own oldest job, else another slot's it may take (`steal`).
+    /// Whether `slot` must leave `job` for now: its (case, shape)'s first input is being
+    /// evaluated by another slot. Until that one is done, XLA's program for the shape is not in
+    /// the persistent cache, so taking it would compile the program a second time, at the same
+    /// time (measured in a cold default run with `--jobs 2`: 6 programs compiled twice so, about
+    /// 1.2 s of 25 s of the workers' time); once it is done, another worker loads the program.
+    fn blocked(&self, slot: usize, job: &JobRequest) -> bool {
+        self.first_runs.iter().any(|((case, shape), by)| {
+            *by != slot && *case == job.evaluate.case && *shape == job.evaluate.image.shape
+        })
+    }
+
+    /// The slot's own oldest job it may take, else another slot's (`steal`).
     fn take_job(&mut self, slot: usize) -> Option<JobRequest> {
-        let (from, position) = if self.jobs[slot].is_empty() {
-            self.steal(slot)?
-        } else {
-            (slot, 0)
+        let (from, position) = match self.jobs[slot]
+            .iter()
+            .position(|job| !self.blocked(slot, job))
+        {
+            Some(position) => (slot, position),
+            None => self.steal(slot)?,
         };
         let job = self.jobs[from].remove(position)?;
+        let key = key(&job);
+        if !self.seen.iter().any(|seen| seen.contains(&key)) {
+            self.first_runs.push((key.clone(), slot));
+        }
         self.seen_ranks[slot].insert(rank_key(&job));
-        self.seen[slot].insert(key(&job));
+        self.seen[slot].insert(key);
         Some(job)
     }
 
@@ -137,7 +159,9 @@ impl Queues {
             (0..self.jobs.len())
                 .filter(|&other| other != slot && self.jobs[other].len() >= backlog)
                 .find_map(|other| {
-                    let position = self.jobs[other].iter().position(wanted)?;
+                    let position = self.jobs[other]
+                        .iter()
+                        .position(|job| wanted(job) && !self.blocked(slot, job))?;
                     Some((other, position))
                 })
         };
@@ -163,6 +187,7 @@ impl Scheduler {
                 cases: HashMap::new(),
                 seen: (0..slots).map(|_| HashSet::new()).collect(),
                 seen_ranks: (0..slots).map(|_| HashSet::new()).collect(),
+                first_runs: Vec::new(),
                 closed: false,
             }),
             wake: Condvar::new(),
@@ -184,6 +209,21 @@ impl Scheduler {
         drop(queues);
         self.wake.notify_all();
         true
+    }
+
+    /// Tells that `slot` has evaluated an input of `case` at `shape` (its worker answered, or
+    /// died on it): if it was that (case, shape)'s first, the others may now take its inputs.
+    pub fn finished(&self, slot: usize, case: &str, shape: &[usize]) {
+        let mut queues = self.lock();
+        let before = queues.first_runs.len();
+        queues
+            .first_runs
+            .retain(|((running, at), by)| !(*by == slot && running == case && at == shape));
+        let released = queues.first_runs.len() < before;
+        drop(queues);
+        if released {
+            self.wake.notify_all();
+        }
     }
 
     /// Queues a request for one slot; false once the pool is closed.
@@ -267,6 +307,12 @@ mod tests {
         }
     }
 
+    /// `job`, told evaluated by `slot`.
+    fn done(scheduler: &Scheduler, slot: usize, job: JobRequest) -> JobRequest {
+        scheduler.finished(slot, &job.evaluate.case, &job.evaluate.image.shape);
+        job
+    }
+
     #[test]
     fn each_case_and_shape_has_a_home_and_strangers_are_stolen_only_from_a_backlog() {
         let scheduler = Scheduler::new(2);
@@ -274,20 +320,23 @@ mod tests {
         for case in ["a", "b", "c", "a"] {
             assert!(scheduler.submit(job(case, &[1, 1])));
         }
-        assert_eq!(case_of(job_of(scheduler.next(0))), "a");
-        assert_eq!(case_of(job_of(scheduler.next(1))), "b");
-        assert_eq!(case_of(job_of(scheduler.next(0))), "c");
-        assert_eq!(case_of(job_of(scheduler.next(0))), "a");
+        assert_eq!(case_of(done(&scheduler, 0, job_of(scheduler.next(0)))), "a");
+        assert_eq!(case_of(done(&scheduler, 1, job_of(scheduler.next(1)))), "b");
+        assert_eq!(case_of(done(&scheduler, 0, job_of(scheduler.next(0)))), "c");
+        assert_eq!(case_of(done(&scheduler, 0, job_of(scheduler.next(0)))), "a");
         // Slot 1 never ran c: it takes one of slot 0's only once that queue is STEAL_BACKLOG
         // behind...
         for _ in 0..STEAL_BACKLOG {
             scheduler.submit(job("c", &[1, 1]));
         }
-        assert_eq!(case_of(job_of(scheduler.next(1))), "c");
+        assert_eq!(case_of(done(&scheduler, 1, job_of(scheduler.next(1)))), "c");
         // ...and then, having run it, any of them, but not a, which it never ran.
         scheduler.submit(job("a", &[1, 1]));
         for _ in 1..STEAL_BACKLOG {
-            assert_eq!(case_of(scheduler.try_next_job(1).unwrap()), "c");
+            assert_eq!(
+                case_of(done(&scheduler, 1, scheduler.try_next_job(1).unwrap())),
+                "c"
+            );
         }
         assert!(scheduler.try_next_job(1).is_none(), "slot 1 never ran a");
         // A job is taken ahead only when no request waits for the slot.
@@ -301,7 +350,10 @@ mod tests {
         );
         assert!(scheduler.try_next_job(0).is_none());
         assert!(matches!(scheduler.next(0), Work::Control(_)));
-        assert_eq!(case_of(scheduler.try_next_job(0).unwrap()), "a");
+        assert_eq!(
+            case_of(done(&scheduler, 0, scheduler.try_next_job(0).unwrap())),
+            "a"
+        );
         assert!(scheduler.try_next_job(0).is_none());
         scheduler.close();
         assert!(matches!(scheduler.next(1), Work::Closed));
@@ -312,6 +364,15 @@ mod tests {
         job.map(|job| key(&job))
     }
 
+    /// The slot's next job, if any, evaluated at once.
+    fn evaluated(scheduler: &Scheduler, slot: usize) -> Option<(String, Vec<usize>)> {
+        taken(
+            scheduler
+                .try_next_job(slot)
+                .map(|job| done(scheduler, slot, job)),
+        )
+    }
+
     #[test]
     fn an_idle_slot_steals_what_it_has_run_before_what_it_has_not() {
         let scheduler = Scheduler::new(2);
@@ -320,9 +381,9 @@ mod tests {
         for case in ["a", "b", "c"] {
             scheduler.submit(job(case, &[1, 1]));
         }
-        scheduler.next(0);
-        scheduler.next(0);
-        scheduler.next(1);
+        done(&scheduler, 0, job_of(scheduler.next(0)));
+        done(&scheduler, 0, job_of(scheduler.next(0)));
+        done(&scheduler, 1, job_of(scheduler.next(1)));
         // Queued at slot 0 (c [2, 2] too: slot 0 runs c at rank 2 and is within the slack).
         for (case, shape) in [("c", &[1, 1][..]), ("a", &[1, 1]), ("a", &[1, 1])] {
             scheduler.submit(job(case, shape));
@@ -330,21 +391,56 @@ mod tests {
         scheduler.submit(job("c", &[2, 2]));
         scheduler.submit(job("c", &[1, 1]));
         // Slot 0 is STEAL_BACKLOG behind and slot 1 has run none of these: the oldest.
-        assert_eq!(taken(scheduler.try_next_job(1)), Some(c11()));
+        assert_eq!(evaluated(&scheduler, 1), Some(c11()));
         // Having run c [1, 1], it takes the other one past three older inputs...
-        assert_eq!(taken(scheduler.try_next_job(1)), Some(c11()));
+        assert_eq!(evaluated(&scheduler, 1), Some(c11()));
         // ...but nothing new while slot 0 is fewer than STEAL_BACKLOG behind.
-        assert_eq!(taken(scheduler.try_next_job(1)), None);
+        assert_eq!(evaluated(&scheduler, 1), None);
         // When it is, a shape of a rank it has run (c [2, 2]) before the older strangers.
         scheduler.submit(job("a", &[1, 1]));
         let c22 = ("c".to_string(), vec![2, 2]);
-        assert_eq!(taken(scheduler.try_next_job(1)), Some(c22));
-        assert_eq!(taken(scheduler.try_next_job(1)), None);
+        assert_eq!(evaluated(&scheduler, 1), Some(c22));
+        assert_eq!(evaluated(&scheduler, 1), None);
         scheduler.submit(job("a", &[1, 1]));
+        assert_eq!(evaluated(&scheduler, 1), Some(("a".into(), vec![1, 1])));
+    }
+
+    #[test]
+    fn no_slot_steals_a_shape_whose_first_input_another_is_still_evaluating() {
+        let scheduler = Scheduler::new(2);
+        let c11 = || Some(("c".to_string(), vec![1, 1]));
+        // c [1, 1] is at home on slot 0, d [2, 2] on slot 1; each takes its own.
+        for _ in 0..=STEAL_BACKLOG {
+            scheduler.submit(job("c", &[1, 1]));
+        }
+        scheduler.submit(job("d", &[2, 2]));
         assert_eq!(
             taken(scheduler.try_next_job(1)),
-            Some(("a".into(), vec![1, 1]))
+            Some(("d".into(), vec![2, 2]))
         );
+        assert_eq!(taken(scheduler.try_next_job(0)), c11());
+        // Slot 0 is STEAL_BACKLOG behind, but until its first c is evaluated, c's XLA program
+        // is not in the cache: slot 1 would compile it a second time.
+        assert_eq!(taken(scheduler.try_next_job(1)), None);
+        scheduler.finished(1, "d", &[2, 2]);
+        assert_eq!(taken(scheduler.try_next_job(1)), None, "d is not c");
+        scheduler.finished(0, "c", &[1, 1]);
+        assert_eq!(taken(scheduler.try_next_job(1)), c11());
+    }
+
+    #[test]
+    fn a_home_waits_for_the_first_input_another_slot_took_of_its_shape() {
+        let scheduler = Scheduler::new(2);
+        let e33 = || Some(("e".to_string(), vec![3, 3]));
+        for _ in 0..STEAL_BACKLOG {
+            scheduler.submit(job("e", &[3, 3]));
+        }
+        // Slot 0's queue is STEAL_BACKLOG behind: idle slot 1 takes the oldest...
+        assert_eq!(taken(scheduler.try_next_job(1)), e33());
+        // ...and slot 0, the home, leaves the rest until that one is evaluated.
+        assert_eq!(taken(scheduler.try_next_job(0)), None);
+        scheduler.finished(1, "e", &[3, 3]);
+        assert_eq!(taken(scheduler.try_next_job(0)), e33());
     }
 
     #[test]
