@@ -4,6 +4,10 @@
 # in the same modes on the same inputs in one process with no harness (scripts/bench_loop.py,
 # the single-process limit), as inputs/s and ratios; then inputs/s per TensorFlow mode (each
 # beside numpy), with what the mode built (traces, TFLite conversions, SavedModel exports).
+# Beside them, what the machine itself allows: as many plain loops at once as there are CPUs,
+# each on every input with a cache of its own, their rates summed. No harness is in the way
+# there, so their ratio to one loop is the most --jobs = CPUs / --jobs 1 could reach (cold, a
+# lone process also keeps the spare CPU partly busy, compiling; two at once cannot).
 # Each is measured twice: cold (an empty XLA cache: every program compiled, as on a fresh
 # machine) and warm (the cache its cold run filled: programs loaded, as in every later run).
 # Asserts nothing. Rates count evaluation only, as run.json's inputs_per_second: worker and
@@ -55,6 +59,14 @@ loop() { # cache-dir -> "inputs/s seconds"
   read -r count seconds rate <<<"$result"
   echo "$rate $seconds"
 }
+loops() { # cache-dir prefix -> "inputs/s seconds": $cpus loops at once, rates summed
+  local i
+  for i in $(seq "$cpus"); do loop "$1-$i" >"$out/loops-$i" & done
+  wait
+  cat "$out"/loops-* | awk '{ rate += $1; if ($2 > seconds) seconds = $2 }
+    END { printf "%.1f %.2f\n", rate, seconds }'
+  rm -f "$out"/loops-*
+}
 declare -A rates seconds ratios
 measure() { # name, then a command that prints "inputs/s seconds"; appends to the name's list
   local name=$1 result rate second
@@ -71,9 +83,10 @@ tfdiff_rate() { # out-dir, cache-dir, jobs
   run "$1" --xla-cache "$2" --jobs "$3"
   rate "$1/run.json"
 }
-contender() { # loop|j1|jn, temperature, round
+contender() { # loop|j1|jn|loops, temperature, round
   case $1 in
     loop) measure "loop-$2" loop "$out/cache-loop-$3" ;;
+    loops) measure "loops-$2" loops "$out/cache-loops-$3" ;;
     j1) measure "j1-$2" tfdiff_rate "$out/j1-$2" "$out/cache-j1-$3" 1 ;;
     jn) measure "jn-$2" tfdiff_rate "$out/jn-$2" "$out/cache-jn-$3" "$cpus" ;;
   esac
@@ -81,14 +94,14 @@ contender() { # loop|j1|jn, temperature, round
 }
 stolen() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 read -r stolen_before total_before < <(stolen)
-order=(loop j1 jn)
+order=(loop j1 jn loops)
 for round in $(seq "$repeats"); do
   # Cold: a new empty cache per contender and round; warm: the one its cold run filled.
   for temperature in cold warm; do
     for who in "${order[@]}"; do
       contender "$who" "$temperature" "$round"
     done
-    for pair in jn-j1 j1-loop jn-loop; do
+    for pair in jn-j1 j1-loop jn-loop loops-loop; do
       ratios[$pair-$temperature]+="$(ratio "$(last <<<"${rates[${pair%-*}-$temperature]}")" \
         "$(last <<<"${rates[${pair#*-}-$temperature]}")") "
     done
@@ -110,20 +123,23 @@ echo "median of $repeats rounds; CPU time stolen by the host meanwhile:" \
   "$(awk -v s=$((stolen_after - stolen_before)) -v t=$((total_after - total_before)) 'BEGIN { printf "%.1f%%", 100 * s / t }')"
 printf '%-26s %14s %9s %14s %9s\n' "what ($n inputs per case)" "cold inputs/s" seconds \
   "warm inputs/s" seconds
-for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus"; do
+for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus" \
+  "loops:$cpus plain loops at once"; do
   key=${row%%:*}
   printf '%-26s %14s %9s %14s %9s\n' "${row#*:}" "${rates[$key-cold]}" "${seconds[$key-cold]}" \
     "${rates[$key-warm]}" "${seconds[$key-warm]}"
 done
 echo "each round's inputs/s, in the order measured (cold | warm):"
-for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus"; do
+for row in "loop:plain Python loop" "j1:tfdiff --jobs 1" "jn:tfdiff --jobs $cpus" \
+  "loops:$cpus plain loops at once"; do
   key=${row%%:*}
   printf '%-26s %s | %s\n' "${row#*:}" "${each[$key-cold]}" "${each[$key-warm]}"
 done
 echo
 echo "ratio (median of the rounds' ratios; each round's in brackets)"
 for row in "jn-j1:--jobs $cpus / --jobs 1:>= 1.7 on 2 CPUs" \
-  "j1-loop:--jobs 1 / plain loop:>= 0.9 (the protocol's cost)" "jn-loop:--jobs $cpus / plain loop:>= 1.5"; do
+  "j1-loop:--jobs 1 / plain loop:>= 0.9 (the protocol's cost)" "jn-loop:--jobs $cpus / plain loop:>= 1.5" \
+  "loops-loop:$cpus loops at once / one:none (what the machine allows)"; do
   IFS=: read -r key label target <<<"$row"
   printf '%-24s target %s\n  cold %s\n  warm %s\n' "$label" "$target" "${ratios[$key-cold]}" \
     "${ratios[$key-warm]}"
