@@ -123,8 +123,8 @@ impl Queues {
     /// Whether `slot` must leave `job` for now: its (case, shape)'s first input is being
     /// evaluated by another slot. Until that one is done, XLA's program for the shape is not in
     /// the persistent cache, so taking it would compile the program a second time, at the same
-    /// time (measured in a cold default run with `--jobs 2`: 6 programs compiled twice so, about
-    /// 1.2 s of 25 s of the workers' time); once it is done, another worker loads the program.
+    /// time (measured in cold default runs with `--jobs 2`: 4–6 programs compiled twice so,
+    /// 0.8–1.2 s of the workers' 25 s); once it is done, another worker loads the program.
     fn blocked(&self, slot: usize, job: &JobRequest) -> bool {
         self.first_runs.iter().any(|((case, shape), by)| {
             *by != slot && *case == job.evaluate.case && *shape == job.evaluate.image.shape
