@@ -3,9 +3,9 @@
 //! process traces a case's functions once per input rank and loads or compiles an XLA program
 //! per input shape; sent case after case, every worker had inputs of the same case in flight
 //! and each paid those costs for it (in a warm default run the two workers made 54 graph
-//! traces between them where 32 (case, rank)s need one each; interleaved, 43). Interleaved, the scheduler gives each case a home worker of its
-//! own (`pool/scheduler.rs`), and a worker runs another's case only when it would otherwise
-//! idle. The order depends only on the cases' input counts and the number of workers, and
+//! traces between them where 32 (case, rank)s need one each; interleaved, 43). Interleaved,
+//! the scheduler gives each case a home worker of its own (`pool/scheduler.rs`), and a worker
+//! runs another's case only when it would otherwise idle. The order depends only on the cases' input counts and the number of workers, and
 //! results are taken in each case's own input order, so no report depends on it.
 
 /// (case, input number) pairs: every input of every case once, each case's in order, at most

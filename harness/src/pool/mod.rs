@@ -144,6 +144,9 @@ impl Shared {
 pub struct JobRequest {
     evaluate: Evaluate,
     reply: Sender<Result<Evaluation>>,
+    /// Whether it is the first input of its (case, shape) any slot took: set by the scheduler,
+    /// and its slot then tells `Scheduler::finished` when it is evaluated.
+    first: bool,
 }
 
 /// A request for one particular slot.
@@ -357,6 +360,7 @@ impl Evaluator for WorkerPool {
                 modes: job.modes.to_vec(),
             },
             reply,
+            first: false,
         };
         if !self.scheduler.submit(request) {
             bail!("the workers have been stopped");

@@ -140,10 +140,11 @@ impl Queues {
             Some(position) => (slot, position),
             None => self.steal(slot)?,
         };
-        let job = self.jobs[from].remove(position)?;
+        let mut job = self.jobs[from].remove(position)?;
         let key = key(&job);
         if !self.seen.iter().any(|seen| seen.contains(&key)) {
             self.first_runs.push((key.clone(), slot));
+            job.first = true;
         }
         self.seen_ranks[slot].insert(rank_key(&job));
         self.seen[slot].insert(key);
@@ -211,8 +212,8 @@ impl Scheduler {
         true
     }
 
-    /// Tells that `slot` has evaluated an input of `case` at `shape` (its worker answered, or
-    /// died on it): if it was that (case, shape)'s first, the others may now take its inputs.
+    /// Tells that `slot` has evaluated the first input of `case` at `shape` (its worker
+    /// answered, or died on it): the others may now take its inputs.
     pub fn finished(&self, slot: usize, case: &str, shape: &[usize]) {
         let mut queues = self.lock();
         let before = queues.first_runs.len();
@@ -293,6 +294,7 @@ mod tests {
                 modes: Vec::new(),
             },
             reply: crossbeam_channel::bounded(1).0,
+            first: false,
         }
     }
 
@@ -307,9 +309,11 @@ mod tests {
         }
     }
 
-    /// `job`, told evaluated by `slot`.
+    /// `job`, evaluated by `slot`, which tells the scheduler if it was a first (as a slot does).
     fn done(scheduler: &Scheduler, slot: usize, job: JobRequest) -> JobRequest {
-        scheduler.finished(slot, &job.evaluate.case, &job.evaluate.image.shape);
+        if job.first {
+            scheduler.finished(slot, &job.evaluate.case, &job.evaluate.image.shape);
+        }
         job
     }
 
@@ -436,11 +440,15 @@ mod tests {
             scheduler.submit(job("e", &[3, 3]));
         }
         // Slot 0's queue is STEAL_BACKLOG behind: idle slot 1 takes the oldest...
-        assert_eq!(taken(scheduler.try_next_job(1)), e33());
+        let first = scheduler.try_next_job(1).unwrap();
+        assert!(first.first);
+        assert_eq!(taken(Some(first)), e33());
         // ...and slot 0, the home, leaves the rest until that one is evaluated.
         assert_eq!(taken(scheduler.try_next_job(0)), None);
         scheduler.finished(1, "e", &[3, 3]);
-        assert_eq!(taken(scheduler.try_next_job(0)), e33());
+        let later = scheduler.try_next_job(0).unwrap();
+        assert!(!later.first, "slot 1 ran e first");
+        assert_eq!(taken(Some(later)), e33());
     }
 
     #[test]

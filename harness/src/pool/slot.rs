@@ -120,9 +120,13 @@ impl Slot {
                     Work::Closed => break,
                 },
             };
-            let (case, shape) = (job.evaluate.case.clone(), job.evaluate.image.shape.clone());
+            let first = job
+                .first
+                .then(|| (job.evaluate.case.clone(), job.evaluate.image.shape.clone()));
             let result = self.run_job(job.evaluate, sent, scheduler);
-            scheduler.finished(self.index, &case, &shape);
+            if let Some((case, shape)) = first {
+                scheduler.finished(self.index, &case, &shape);
+            }
             let _ = job.reply.send(result);
         }
         self.stop();
