@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod diff;
+pub mod doorbell;
 pub mod evaluate;
 pub mod freed_memory;
 pub mod generate;

@@ -17,7 +17,8 @@
 //! is broken. Then for each `Evaluate` the worker sends one `ModeDone` per mode as soon as that
 //! mode finishes (`ModeRepeats` for an array that is, to the bit, an earlier mode's), so when
 //! the worker dies the driver knows which mode was running, and a `Finished` after the last.
-//! `ProbeStage` is answered with `Stage`; `Shutdown` ends the worker.
+//! `ProbeStage` is answered with `Stage`; `Shutdown` ends the worker. Beside the frames, the
+//! worker rings a doorbell (`doorbell.rs`) when the driver is to read them.
 
 use crate::cases::{CaseFile, CaseInfo};
 use crate::generate::{Image, Layout};

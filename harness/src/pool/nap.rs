@@ -1,31 +1,24 @@
-//! Reading a busy worker's pipes without being woken for every frame.
+//! Reading a busy worker's stderr without being woken for every line.
 //!
 //! Waking a thread that sleeps in `read` on another CPU costs the writer an inter-processor
-//! interrupt, and on a virtual machine that is dear: measured on this project's 2-core VM, a
-//! pipe round trip between two CPUs takes 89 µs (36 µs of it CPU time) against 4 µs on one. A
-//! worker writes five frames per input (one per mode, then `Finished`) and a line to stderr, so
-//! a reader that waits in `read` cost the worker about 8% of its CPU in `write` alone.
-//!
-//! So while the worker has its next input already (the slot sent it ahead, so nobody waits for
-//! these frames), a reader that has drained the pipe sleeps a moment instead of waiting in
-//! `read`: the worker's writes in the meantime find nobody to wake, and the reader takes them
-//! all at once. Not after a large frame — the next is likely large too, and a worker blocked on
-//! a full pipe must not wait out a nap — and not while the slot waits for these very frames
-//! (shrinking, a job's last outcomes), where a nap would only add latency.
+//! interrupt, dear on a virtual machine (see `doorbell`, which does the same for the frame
+//! pipe). A worker writes a line to stderr per input (the evaluation marker), and nobody waits
+//! for those lines: a crash report reads the rest once the worker is gone. So while the worker
+//! has its next input already (the slot sent it ahead), a log reader that has drained the pipe
+//! sleeps a while instead of waiting in `read`, and takes what came meanwhile all at once. Not
+//! while the slot waits for this very worker to finish an input with nothing queued
+//! (shrinking, a job's last outcomes): a worker that dies then has its stderr read at once.
 
 use super::process::child_alive;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// How long a drained frame reader sleeps: a worker's next small frame is about a millisecond
-/// away, and the driver needs none of them soon (the slot has the next job out already).
-pub const FRAME_NAP: Duration = Duration::from_millis(1);
-/// How long a drained log reader sleeps: a worker writes a line per input there, and nobody
-/// waits for it (a crash report reads the rest once the worker is gone). Each nap's end takes
-/// a CPU from a worker for a moment, so the log reader wakes seldom.
+/// How long a drained log reader sleeps. Each nap's end takes a CPU from a worker for a
+/// moment, so the log reader wakes seldom.
 pub const LOG_NAP: Duration = Duration::from_millis(20);
-/// Frames at least this large are followed by an ordinary blocking read.
+/// Lines at least this large (a case printing a lot) are followed by an ordinary blocking
+/// read: more is likely coming, and a worker blocked on a full pipe must not wait out a nap.
 const LARGE_FRAME: usize = 256 << 10;
 
 /// Whether the worker has a job queued behind the running one (set by its slot).
@@ -41,7 +34,7 @@ impl Queued {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// After a frame or line of `bytes` bytes, with `buffered` bytes still unread in the
+    /// After a line of `bytes` bytes, with `buffered` bytes still unread in the
     /// reader's buffer: while the worker `pid` is busy with a queued job and nothing waits in
     /// the pipe, sleeps in short naps rather than in `read`. Returns at once after a large
     /// frame, and as soon as bytes arrive, the job queue empties or the worker dies (its end
@@ -64,7 +57,7 @@ impl Queued {
 }
 
 /// Bytes waiting in a pipe (0 when it cannot tell).
-fn pipe_pending(fd: RawFd) -> usize {
+pub(super) fn pipe_pending(fd: RawFd) -> usize {
     let mut pending: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int, which this function owns.
     let result = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut pending) };
@@ -83,7 +76,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    const NAP: Duration = FRAME_NAP;
+    const NAP: Duration = Duration::from_millis(1);
 
     fn pipe() -> (std::fs::File, std::fs::File) {
         let mut fds = [0; 2];

@@ -4,7 +4,8 @@
 //! crash report keeps, and reaped with `wait4` for its exit status and peak resident memory.
 
 use super::log::{CaseOutput, WorkerLog};
-use super::nap::{Queued, FRAME_NAP, LOG_NAP};
+use super::nap::{pipe_pending, Queued, LOG_NAP};
+use crate::doorbell::{Bell, Doorbell, SAFETY_POLL};
 use crate::protocol::{read_response, write_frame, Request, Response, EVALUATION_MARKER};
 use crate::worker::DRIVER_PID_VARIABLE;
 use anyhow::{Context, Result};
@@ -80,12 +81,16 @@ impl WorkerProcess {
         if std::env::var_os(BLAS_THREAD_TIMEOUT).is_none() {
             command.env(BLAS_THREAD_TIMEOUT, BLAS_THREAD_TIMEOUT_EXPONENT);
         }
+        let (mut doorbell, doorbell_end) =
+            Doorbell::attach(&mut command).context("making a worker's doorbell")?;
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .context("starting a worker process")?;
+        // Only the worker holds the ringing end: when it exits, the doorbell reads as closed.
+        drop(doorbell_end);
         let pid = child.id();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -104,7 +109,6 @@ impl WorkerProcess {
         let (frame_sender, frames) = crossbeam_channel::unbounded();
         // The reader allocates the outputs' buffers: out of memory there names the slot's input.
         let note = crate::oom::current_note();
-        let reader_queued = Arc::clone(&queued);
         std::thread::Builder::new()
             .name(format!("worker-{pid}-out"))
             .spawn(move || {
@@ -112,15 +116,21 @@ impl WorkerProcess {
                 let fd = stdout.as_raw_fd();
                 let mut reader = BufReader::with_capacity(1 << 16, stdout);
                 loop {
-                    let (frame, bytes) = match read_response(&mut reader) {
-                        Ok(Some((message, bytes))) => (Ok(Some(message)), bytes),
-                        other => (other.map(|_| None), 0),
-                    };
+                    // Frames are read once the worker rings (see `doorbell`).
+                    if reader.buffer().is_empty() && pipe_pending(fd) == 0 {
+                        loop {
+                            match doorbell.wait(SAFETY_POLL) {
+                                Bell::Rang | Bell::Closed => break,
+                                Bell::Silent if pipe_pending(fd) > 0 || !child_alive(pid) => break,
+                                Bell::Silent => {}
+                            }
+                        }
+                    }
+                    let frame = read_response(&mut reader).map(|frame| frame.map(|(m, _)| m));
                     let end = !matches!(frame, Ok(Some(_)));
                     if frame_sender.send(frame).is_err() || end {
                         break;
                     }
-                    reader_queued.wait_while_idle(FRAME_NAP, bytes, reader.buffer().len(), fd, pid);
                 }
             })?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));

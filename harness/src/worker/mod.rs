@@ -12,7 +12,7 @@ mod stdio;
 
 use crate::cases::CaseFile;
 use crate::probe::{self, Prober};
-use crate::protocol::{read_frame, write_frame, Evaluate, Hello, Init, Request, Response};
+use crate::protocol::{read_frame, Evaluate, Hello, Init, Request, Response};
 use crate::python::{python_error, LoadedCase, PythonRuntime};
 use crate::python_env::PythonEnv;
 use anyhow::{anyhow, bail, Result};
@@ -63,14 +63,14 @@ pub fn main(env_dir: &Path) -> u8 {
     let mut worker = match start(env_dir, &init, &mut channel) {
         Ok(worker) => worker,
         Err(error) => {
-            let _ = write_frame(&mut channel.output, &Response::Fatal(format!("{error:#}")));
+            let _ = channel.send(&Response::Fatal(format!("{error:#}")));
             return 2;
         }
     };
     match worker.serve(&mut channel) {
         Ok(()) => 0,
         Err(error) => {
-            let _ = write_frame(&mut channel.output, &Response::Fatal(format!("{error:#}")));
+            let _ = channel.send(&Response::Fatal(format!("{error:#}")));
             eprintln!("tfdiff worker: {error:#}");
             2
         }
@@ -115,7 +115,7 @@ fn start(env_dir: &Path, init: &Init, channel: &mut Channel) -> Result<Worker> {
         stages,
         xla_cache,
     };
-    write_frame(&mut channel.output, &Response::Hello(hello))?;
+    channel.send(&Response::Hello(hello))?;
     runtime.set_max_output_bytes(init.max_output_bytes)?;
     // NumPy runs on this thread: its float mode bits as they are now are the ones every case
     // gets (see `probe::restore_mxcsr`).
@@ -132,7 +132,7 @@ fn start(env_dir: &Path, init: &Init, channel: &mut Channel) -> Result<Worker> {
             }
         }
     }
-    write_frame(&mut channel.output, &Response::Ready)?;
+    channel.send(&Response::Ready)?;
     Ok(Worker {
         _runtime: runtime,
         cases,
@@ -159,7 +159,7 @@ fn load_cases(
             name: file.name.clone(),
             result: result.as_ref().map(LoadedCase::info).map_err(Clone::clone),
         };
-        write_frame(&mut channel.output, &response)?;
+        channel.send(&response)?;
         if let Ok(case) = result {
             cases.insert(file.name.clone(), case);
         }
@@ -180,7 +180,7 @@ impl Worker {
                     prober.tensorflow_workout()?;
                     let stage = serde_json::to_string(&prober.stage(&name)?)?;
                     self.prober = Some(prober);
-                    write_frame(&mut channel.output, &Response::Stage(stage))?;
+                    channel.send(&Response::Stage(stage))?;
                 }
                 Some(Request::Shutdown) | None => return Ok(()),
                 Some(Request::Init(_)) => bail!("Init sent twice"),
@@ -217,7 +217,7 @@ impl Worker {
                 state_changes,
                 tflite_xnnpack: embedded::tflite_xnnpack(py, case)?,
             };
-            write_frame(&mut channel.output, &finished)?;
+            channel.send(&finished)?;
             Ok(())
         })
     }

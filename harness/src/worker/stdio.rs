@@ -6,9 +6,11 @@
 //! case or TensorFlow prints — Python's `print`, C++ logging, a crash message — lands in the
 //! worker's log and can never corrupt a frame.
 
+use crate::doorbell::Ringer;
+use crate::protocol::{write_frame, Response};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter};
-use std::os::fd::FromRawFd;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
 
 /// The size asked for the pipe the worker writes frames into: Linux's default maximum.
 const PIPE_BYTES: libc::c_int = 1 << 20;
@@ -16,7 +18,66 @@ const PIPE_BYTES: libc::c_int = 1 << 20;
 /// The protocol's two ends, as the worker sees them.
 pub struct Channel {
     pub input: BufReader<File>,
-    pub output: BufWriter<File>,
+    pub output: BufWriter<FramePipe>,
+}
+
+impl Channel {
+    /// Sends a message the driver waits for as a whole, and rings the doorbell (see
+    /// `doorbell`). A mode's outcome is written with `output` alone: it is read with the rest
+    /// of its input's at `Finished`.
+    pub fn send(&mut self, response: &Response) -> io::Result<()> {
+        write_frame(&mut self.output, response)?;
+        self.output.get_ref().ring();
+        Ok(())
+    }
+}
+
+/// The pipe frames go into. Written without blocking: when it is full, the worker rings the
+/// doorbell — the driver may be asleep on it, with the outcomes it has not been called for yet
+/// filling the pipe — and only then waits for room.
+pub struct FramePipe {
+    file: File,
+    ringer: Option<Ringer>,
+}
+
+impl FramePipe {
+    pub fn ring(&self) {
+        if let Some(ringer) = &self.ringer {
+            ringer.ring();
+        }
+    }
+
+    /// Waits until the pipe has room.
+    fn wait_for_room(&self) {
+        let mut poll = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: polls one pollfd this function owns. An error (EINTR) only means the write
+        // is tried again.
+        unsafe {
+            libc::poll(&mut poll, 1, -1);
+        }
+    }
+}
+
+impl Write for FramePipe {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.file.write(bytes) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.ring();
+                    self.wait_for_room();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 fn check(result: libc::c_int, what: &str) -> io::Result<libc::c_int> {
@@ -38,6 +99,15 @@ pub fn take_channel() -> io::Result<Channel> {
         // A larger pipe lets the worker write an output frame and go on while the driver reads
         // it; best effort (the default 64 KiB works, only slower).
         libc::fcntl(output, libc::F_SETPIPE_SZ, PIPE_BYTES);
+        let ringer = Ringer::from_environment();
+        if ringer.is_some() {
+            // See `FramePipe`. Without a doorbell, the driver reads every frame as it comes.
+            let flags = check(libc::fcntl(output, libc::F_GETFL), "stdout flags")?;
+            check(
+                libc::fcntl(output, libc::F_SETFL, flags | libc::O_NONBLOCK),
+                "stdout non-blocking",
+            )?;
+        }
         check(libc::dup2(2, 1), "stdout to stderr")?;
         let null = check(
             libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC),
@@ -47,7 +117,13 @@ pub fn take_channel() -> io::Result<Channel> {
         libc::close(null);
         Ok(Channel {
             input: BufReader::new(File::from_raw_fd(input)),
-            output: BufWriter::with_capacity(1 << 16, File::from_raw_fd(output)),
+            output: BufWriter::with_capacity(
+                1 << 16,
+                FramePipe {
+                    file: File::from_raw_fd(output),
+                    ringer,
+                },
+            ),
         })
     }
 }
@@ -80,5 +156,54 @@ pub fn mark_evaluation_start(case: &str) {
     unsafe {
         libc::fflush(std::ptr::null_mut());
         libc::write(2, line.as_ptr().cast(), line.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doorbell::Bell;
+    use std::io::Read;
+    use std::time::Duration;
+
+    /// Guards the doorbell's one hazard: outcomes are written unrung, so a frame larger than
+    /// the pipe would leave the worker blocked on a pipe the driver, asleep on the doorbell,
+    /// does not drain. A full pipe rings.
+    #[test]
+    fn a_worker_writing_more_than_the_pipe_holds_rings_instead_of_waiting_unheard() {
+        let (mut bell, ringer) = crate::doorbell::pair();
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors, each then owned by one File.
+        let (mut read, write) = unsafe {
+            assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK), 0);
+            (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
+        };
+        let flags = unsafe { libc::fcntl(fds[0], libc::F_GETFL) };
+        unsafe { libc::fcntl(fds[0], libc::F_SETFL, flags & !libc::O_NONBLOCK) };
+        let frame = vec![7u8; 4 << 20];
+        let writer = std::thread::spawn(move || {
+            let mut pipe = FramePipe {
+                file: write,
+                ringer: Some(ringer),
+            };
+            pipe.write_all(&frame).unwrap();
+        });
+        let mut received = 0;
+        let mut buffer = vec![0u8; 1 << 16];
+        while received < 4 << 20 {
+            // Read only when rung (or once the writer is done and gone), as the driver does,
+            // without its safety poll.
+            assert_ne!(bell.wait(Duration::from_secs(10)), Bell::Silent);
+            let mut pending: libc::c_int = 0;
+            unsafe { libc::ioctl(fds[0], libc::FIONREAD, &mut pending) };
+            let mut left = pending as usize;
+            while left > 0 {
+                let n = read.read(&mut buffer[..left.min(1 << 16)]).unwrap();
+                received += n;
+                left -= n;
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(received, 4 << 20);
     }
 }
