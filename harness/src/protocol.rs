@@ -225,13 +225,6 @@ impl<W: Write> Write for KeepError<'_, W> {
 
 /// Reads one frame; `Ok(None)` when the stream ended cleanly between frames.
 pub fn read_frame<T: DeserializeOwned>(reader: &mut impl Read) -> io::Result<Option<T>> {
-    Ok(read_sized_frame(reader)?.map(|(message, _)| message))
-}
-
-/// `read_frame`, with the frame's length in bytes.
-pub fn read_sized_frame<T: DeserializeOwned>(
-    reader: &mut impl Read,
-) -> io::Result<Option<(T, usize)>> {
     let mut length = [0u8; 8];
     // Only an end before the first byte is clean; inside a frame it is a broken channel.
     loop {
@@ -256,19 +249,19 @@ pub fn read_sized_frame<T: DeserializeOwned>(
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     postcard::from_bytes(&bytes)
-        .map(|message| Some((message, bytes.len())))
+        .map(Some)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
 }
 
-/// Reads one response from a worker, with its size in bytes; an array's bytes that follow
-/// its `ArrayFollows` are read into their own buffer, and the response is the `ModeDone` it
-/// stands for. `Ok(None)` when the stream ended cleanly between responses.
-pub fn read_response(reader: &mut impl Read) -> io::Result<Option<(Response, usize)>> {
-    let Some((response, size)) = read_sized_frame::<Response>(reader)? else {
+/// Reads one response from a worker; an array's bytes that follow its `ArrayFollows` are read
+/// into their own buffer, and the response is the `ModeDone` it stands for. `Ok(None)` when the
+/// stream ended cleanly between responses.
+pub fn read_response(reader: &mut impl Read) -> io::Result<Option<Response>> {
+    let Some(response) = read_frame::<Response>(reader)? else {
         return Ok(None);
     };
     let Response::ArrayFollows(header) = response else {
-        return Ok(Some((response, size)));
+        return Ok(Some(response));
     };
     let corrupt = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
     if header.bytes > MAX_FRAME {
@@ -294,8 +287,7 @@ pub fn read_response(reader: &mut impl Read) -> io::Result<Option<(Response, usi
         shape: header.shape,
         values: Arc::new(values),
     };
-    let size = size + header.bytes as usize;
-    Ok(Some((Response::ModeDone(Outcome::Array(array)), size)))
+    Ok(Some(Response::ModeDone(Outcome::Array(array))))
 }
 
 #[cfg(test)]
@@ -351,10 +343,8 @@ mod tests {
         )
         .unwrap();
         write_frame(&mut buffer, &Response::Ready).unwrap();
-        let length = buffer.len();
         let mut reader = buffer.as_slice();
-        let Some((Response::ModeDone(Outcome::Array(array)), size)) =
-            read_response(&mut reader).unwrap()
+        let Some(Response::ModeDone(Outcome::Array(array))) = read_response(&mut reader).unwrap()
         else {
             panic!("a ModeDone with an array");
         };
@@ -362,16 +352,10 @@ mod tests {
         assert_eq!(array.shape, [1, 3]);
         assert_eq!(array.values.storage(), "float32", "kept in its own dtype");
         assert_eq!(array.values.bytes(), values, "bit for bit");
-        // The frame's size (its length field aside) and the array's bytes.
-        assert_eq!(
-            size,
-            length - reader.len() - 8,
-            "the size counts the array's bytes"
-        );
         // The channel goes on after the array's bytes.
         assert!(matches!(
             read_response(&mut reader).unwrap(),
-            Some((Response::Ready, _))
+            Some(Response::Ready)
         ));
         assert!(read_response(&mut reader).unwrap().is_none());
     }

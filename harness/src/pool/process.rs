@@ -126,7 +126,7 @@ impl WorkerProcess {
                             }
                         }
                     }
-                    let frame = read_response(&mut reader).map(|frame| frame.map(|(m, _)| m));
+                    let frame = read_response(&mut reader);
                     let end = !matches!(frame, Ok(Some(_)));
                     if frame_sender.send(frame).is_err() || end {
                         break;
