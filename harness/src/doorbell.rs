@@ -86,15 +86,8 @@ impl Doorbell {
 
     /// Sleeps until the worker rings, closes its end, or `timeout` passes; takes the rings.
     pub fn wait(&mut self, timeout: Duration) -> Bell {
-        let mut poll = libc::pollfd {
-            fd: self.read.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
         let millis = timeout.as_millis().min(libc::c_int::MAX as u128) as libc::c_int;
-        // SAFETY: polls one pollfd this function owns.
-        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
-        if ready <= 0 {
+        if poll_one(self.read.as_raw_fd(), libc::POLLIN, millis) <= 0 {
             // Nothing yet, or EINTR: the caller looks at the frame pipe and comes back.
             return Bell::Silent;
         }
@@ -144,29 +137,72 @@ impl Ringer {
     }
 }
 
-/// A doorbell and its ringer in this one process, for tests.
+/// Waits until `fd` is ready for `events` or `millis` pass (-1: no limit); what poll returns
+/// (0 on time-out, negative on an error such as EINTR).
+pub fn poll_one(fd: RawFd, events: libc::c_short, millis: libc::c_int) -> libc::c_int {
+    let mut poll = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: polls one pollfd this function owns.
+    unsafe { libc::poll(&mut poll, 1, millis) }
+}
+
+/// Bytes waiting in a pipe, from either end (0 when it cannot tell).
+pub fn pipe_pending(fd: RawFd) -> usize {
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, which this function owns.
+    let result = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut pending) };
+    if result < 0 {
+        0
+    } else {
+        pending.max(0) as usize
+    }
+}
+
+/// A pipe's read and write ends, close-on-exec, for tests.
 #[cfg(test)]
-pub fn pair() -> (Doorbell, Ringer) {
+pub fn pipe() -> (File, File) {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors, each then owned by one File.
     unsafe {
         assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
-        libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK);
-        (
-            Doorbell {
-                read: File::from_raw_fd(fds[0]),
-            },
-            Ringer {
-                write: File::from_raw_fd(fds[1]),
-            },
-        )
+        (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
     }
+}
+
+/// Sets O_NONBLOCK on a descriptor, for tests.
+#[cfg(test)]
+pub fn non_blocking(file: &File) {
+    // SAFETY: reads and sets the flags of a descriptor `file` owns.
+    unsafe {
+        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
+/// A doorbell and its ringer in this one process, for tests.
+#[cfg(test)]
+pub fn pair() -> (Doorbell, Ringer) {
+    let (read, write) = pipe();
+    non_blocking(&write);
+    (Doorbell { read }, Ringer { write })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn a_pipe_with_bytes_waiting_is_not_drained() {
+        use std::io::Write;
+        let (read, mut write) = pipe();
+        assert_eq!(pipe_pending(read.as_raw_fd()), 0);
+        write.write_all(b"frame").unwrap();
+        assert_eq!(pipe_pending(read.as_raw_fd()), 5);
+    }
 
     #[test]
     fn a_worker_that_rings_wakes_the_reader_and_one_that_exits_closes_the_bell() {

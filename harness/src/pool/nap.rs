@@ -10,6 +10,7 @@
 //! (shrinking, a job's last outcomes): a worker that dies then has its stderr read at once.
 
 use super::process::child_alive;
+use crate::doorbell::pipe_pending;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,7 +20,7 @@ use std::time::Duration;
 pub const LOG_NAP: Duration = Duration::from_millis(20);
 /// Lines at least this large (a case printing a lot) are followed by an ordinary blocking
 /// read: more is likely coming, and a worker blocked on a full pipe must not wait out a nap.
-const LARGE_FRAME: usize = 256 << 10;
+const LARGE_LINE: usize = 256 << 10;
 
 /// Whether the worker has a job queued behind the running one (set by its slot).
 #[derive(Default)]
@@ -37,7 +38,7 @@ impl Queued {
     /// After a line of `bytes` bytes, with `buffered` bytes still unread in the
     /// reader's buffer: while the worker `pid` is busy with a queued job and nothing waits in
     /// the pipe, sleeps in short naps rather than in `read`. Returns at once after a large
-    /// frame, and as soon as bytes arrive, the job queue empties or the worker dies (its end
+    /// line, and as soon as bytes arrive, the job queue empties or the worker dies (its end
     /// of the pipe then reads as closed).
     pub fn wait_while_idle(
         &self,
@@ -47,7 +48,7 @@ impl Queued {
         fd: RawFd,
         pid: u32,
     ) {
-        if bytes >= LARGE_FRAME || buffered > 0 {
+        if bytes >= LARGE_LINE || buffered > 0 {
             return;
         }
         while self.is_set() && pipe_pending(fd) == 0 && child_alive(pid) {
@@ -56,21 +57,10 @@ impl Queued {
     }
 }
 
-/// Bytes waiting in a pipe (0 when it cannot tell).
-pub(super) fn pipe_pending(fd: RawFd) -> usize {
-    let mut pending: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int, which this function owns.
-    let result = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut pending) };
-    if result < 0 {
-        0
-    } else {
-        pending.max(0) as usize
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doorbell::pipe;
     use std::io::Write;
     use std::os::fd::AsRawFd;
     use std::sync::Arc;
@@ -78,29 +68,8 @@ mod tests {
 
     const NAP: Duration = Duration::from_millis(1);
 
-    fn pipe() -> (std::fs::File, std::fs::File) {
-        let mut fds = [0; 2];
-        // SAFETY: pipe writes two descriptors, each then owned by one File.
-        unsafe {
-            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
-            use std::os::fd::FromRawFd;
-            (
-                std::fs::File::from_raw_fd(fds[0]),
-                std::fs::File::from_raw_fd(fds[1]),
-            )
-        }
-    }
-
     #[test]
-    fn a_pipe_with_bytes_waiting_is_not_drained() {
-        let (read, mut write) = pipe();
-        assert_eq!(pipe_pending(read.as_raw_fd()), 0);
-        write.write_all(b"frame").unwrap();
-        assert_eq!(pipe_pending(read.as_raw_fd()), 5);
-    }
-
-    #[test]
-    fn the_reader_naps_only_between_small_frames_of_a_worker_with_a_queued_job() {
+    fn the_log_reader_naps_only_between_small_lines_of_a_worker_with_a_queued_job() {
         let (read, mut write) = pipe();
         let fd = read.as_raw_fd();
         let mut child = std::process::Command::new("sleep")
@@ -115,7 +84,7 @@ mod tests {
             begun.elapsed() >= NAP
         };
         assert!(!naps(false, 100, 0), "the slot waits for these frames");
-        assert!(!naps(true, LARGE_FRAME, 0), "after a large frame");
+        assert!(!naps(true, LARGE_LINE, 0), "after a large line");
         assert!(!naps(true, 100, 1), "bytes still buffered");
         write.write_all(b"x").unwrap();
         assert!(!naps(true, 100, 0), "bytes waiting in the pipe");

@@ -4,17 +4,17 @@
 //! crash report keeps, and reaped with `wait4` for its exit status and peak resident memory.
 
 use super::log::{CaseOutput, WorkerLog};
-use super::nap::{pipe_pending, Queued, LOG_NAP};
-use crate::doorbell::{Bell, Doorbell, SAFETY_POLL};
+use super::nap::{Queued, LOG_NAP};
+use crate::doorbell::{pipe_pending, Bell, Doorbell, SAFETY_POLL};
 use crate::protocol::{read_response, write_frame, Request, Response, EVALUATION_MARKER};
 use crate::worker::DRIVER_PID_VARIABLE;
 use anyhow::{Context, Result};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::process::{ChildStdin, Stdio};
+use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,25 +113,7 @@ impl WorkerProcess {
             .name(format!("worker-{pid}-out"))
             .spawn(move || {
                 crate::oom::use_note(note);
-                let fd = stdout.as_raw_fd();
-                let mut reader = BufReader::with_capacity(1 << 16, stdout);
-                loop {
-                    // Frames are read once the worker rings (see `doorbell`).
-                    if reader.buffer().is_empty() && pipe_pending(fd) == 0 {
-                        loop {
-                            match doorbell.wait(SAFETY_POLL) {
-                                Bell::Rang | Bell::Closed => break,
-                                Bell::Silent if pipe_pending(fd) > 0 || !child_alive(pid) => break,
-                                Bell::Silent => {}
-                            }
-                        }
-                    }
-                    let frame = read_response(&mut reader);
-                    let end = !matches!(frame, Ok(Some(_)));
-                    if frame_sender.send(frame).is_err() || end {
-                        break;
-                    }
-                }
+                read_frames(stdout, &mut doorbell, pid, &frame_sender);
             })?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let (done_sender, stderr_done) = crossbeam_channel::bounded(1);
@@ -309,6 +291,34 @@ pub fn signal_name(signal: libc::c_int) -> String {
         _ => return format!("signal {signal}"),
     };
     name.to_string()
+}
+
+/// Passes each frame the worker `pid` writes to `frames`, reading when its doorbell rings (see
+/// `doorbell`), until the pipe ends or breaks (passed on too) or nobody takes frames any more.
+fn read_frames(
+    stdout: ChildStdout,
+    doorbell: &mut Doorbell,
+    pid: u32,
+    frames: &Sender<std::io::Result<Option<Response>>>,
+) {
+    let fd = stdout.as_raw_fd();
+    let mut reader = BufReader::with_capacity(1 << 16, stdout);
+    loop {
+        if reader.buffer().is_empty() && pipe_pending(fd) == 0 {
+            loop {
+                match doorbell.wait(SAFETY_POLL) {
+                    Bell::Rang | Bell::Closed => break,
+                    Bell::Silent if pipe_pending(fd) > 0 || !child_alive(pid) => break,
+                    Bell::Silent => {}
+                }
+            }
+        }
+        let frame = read_response(&mut reader);
+        let end = !matches!(frame, Ok(Some(_)));
+        if frames.send(frame).is_err() || end {
+            return;
+        }
+    }
 }
 
 /// A worker's stderr pipe, read by a thread that naps between lines while the worker is busy.

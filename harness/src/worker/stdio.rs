@@ -6,7 +6,7 @@
 //! case or TensorFlow prints — Python's `print`, C++ logging, a crash message — lands in the
 //! worker's log and can never corrupt a frame.
 
-use crate::doorbell::Ringer;
+use crate::doorbell::{poll_one, Ringer};
 use crate::protocol::{write_frame, Response};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -49,16 +49,8 @@ impl FramePipe {
 
     /// Waits until the pipe has room.
     fn wait_for_room(&self) {
-        let mut poll = libc::pollfd {
-            fd: self.file.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: polls one pollfd this function owns. An error (EINTR) only means the write
-        // is tried again.
-        unsafe {
-            libc::poll(&mut poll, 1, -1);
-        }
+        // An error (EINTR) only means the write is tried again.
+        poll_one(self.file.as_raw_fd(), libc::POLLOUT, -1);
     }
 }
 
@@ -162,7 +154,7 @@ pub fn mark_evaluation_start(case: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doorbell::Bell;
+    use crate::doorbell::{non_blocking, pipe, pipe_pending, Bell};
     use std::io::Read;
     use std::time::Duration;
 
@@ -172,14 +164,8 @@ mod tests {
     #[test]
     fn a_worker_writing_more_than_the_pipe_holds_rings_instead_of_waiting_unheard() {
         let (mut bell, ringer) = crate::doorbell::pair();
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two descriptors, each then owned by one File.
-        let (mut read, write) = unsafe {
-            assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK), 0);
-            (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
-        };
-        let flags = unsafe { libc::fcntl(fds[0], libc::F_GETFL) };
-        unsafe { libc::fcntl(fds[0], libc::F_SETFL, flags & !libc::O_NONBLOCK) };
+        let (mut read, write) = pipe();
+        non_blocking(&write);
         let frame = vec![7u8; 4 << 20];
         let writer = std::thread::spawn(move || {
             let mut pipe = FramePipe {
@@ -194,9 +180,7 @@ mod tests {
             // Read only when rung (or once the writer is done and gone), as the driver does,
             // without its safety poll.
             assert_ne!(bell.wait(Duration::from_secs(10)), Bell::Silent);
-            let mut pending: libc::c_int = 0;
-            unsafe { libc::ioctl(fds[0], libc::FIONREAD, &mut pending) };
-            let mut left = pending as usize;
+            let mut left = pipe_pending(read.as_raw_fd());
             while left > 0 {
                 let n = read.read(&mut buffer[..left.min(1 << 16)]).unwrap();
                 received += n;
