@@ -59,9 +59,18 @@ fn crashes_and_hangs_are_shrunk_findings_and_healthy_cases_complete() {
     }
     let output = command.output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
-    // Nothing a case printed reaches tfdiff's stdout: only the results table.
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    // What chatty printed is one line under its rows: a count and the first three lines.
+    assert_prints_stay_off_stdout(&String::from_utf8_lossy(&output.stdout));
+    let segv = assert_crashes_are_shrunk_signatures(out.path());
+    assert_other_pairs_and_healthy_cases_complete(out.path());
+    assert_run_json_counts_crashes_and_restarts(out.path());
+    assert_prints_are_logged(out.path());
+    assert_repro_script_reports_the_signal(out.path(), &segv);
+    assert_regression_replays_the_crash(&segv);
+}
+
+/// Nothing a case printed reaches tfdiff's stdout: only the results table, and under chatty's
+/// rows one line with a count and the first three lines.
+fn assert_prints_stay_off_stdout(stdout: &str) {
     let mentions: Vec<&str> = stdout
         .lines()
         .filter(|l| l.contains("stdout line"))
@@ -75,8 +84,11 @@ fn crashes_and_hangs_are_shrunk_findings_and_healthy_cases_complete() {
     );
     assert!(!stdout.contains("raw bytes"), "{stdout}");
     assert!(stdout.starts_with("case "), "{stdout}");
+}
 
-    let rows = read_csv(&out.path().join("divergences.csv"));
+/// Each crash and hang is a shrunk signature naming its mode and cause; the segfault's row.
+fn assert_crashes_are_shrunk_signatures(out: &Path) -> Row {
+    let rows = read_csv(&out.join("divergences.csv"));
     let crash = |case: &str, a: &str, b: &str, mode: &str, kind: &str, cause: &str| {
         let row = signature(&rows, case, a, b);
         assert_eq!(row["kind"], kind, "{row:?}");
@@ -134,33 +146,39 @@ fn crashes_and_hangs_are_shrunk_findings_and_healthy_cases_complete() {
     );
     assert!(hang["shape"].ends_with("x4"), "{hang:?}");
     assert_eq!(segv["status"], "new");
-    // Pairs without the crashed mode are still compared on those inputs: they agree.
-    let summary = read_csv(&out.path().join("summary.csv"));
+    segv
+}
+
+/// Pairs without the crashed mode are still compared on those inputs (they agree), and the
+/// healthy cases of the same run finish every input.
+fn assert_other_pairs_and_healthy_cases_complete(out: &Path) {
+    let summary = read_csv(&out.join("summary.csv"));
+    let complete = |row: &Row| {
+        assert_eq!(
+            (number(row, "inputs"), number(row, "agree")),
+            (14, 14),
+            "{row:?}"
+        );
+    };
     for (case, a, b) in [
         ("segfault_constant", "numpy", "graph"),
         ("abort_side1", "numpy", "xla"),
         ("exits_rank2", "eager", "graph"),
         ("hang_four_channels", "eager", "xla"),
     ] {
-        let row = summary_row(&summary, case, a, b);
-        assert_eq!(
-            (number(row, "inputs"), number(row, "agree")),
-            (14, 14),
-            "{row:?}"
-        );
+        complete(summary_row(&summary, case, a, b));
     }
-    // The healthy cases of the same run finished every input.
     for case in ["healthy", "chatty"] {
-        for row in summary.iter().filter(|r| r["case"] == case) {
-            assert_eq!(
-                (number(row, "inputs"), number(row, "agree")),
-                (14, 14),
-                "{row:?}"
-            );
-        }
+        summary
+            .iter()
+            .filter(|r| r["case"] == case)
+            .for_each(complete);
     }
-    // run.json counts the crashes, time-outs and the restarts they cost.
-    let run = run_json(out.path());
+}
+
+/// run.json counts the crashes, time-outs and the restarts they cost.
+fn assert_run_json_counts_crashes_and_restarts(out: &Path) {
+    let run = run_json(out);
     let workers = &run["workers"];
     assert_eq!(workers["jobs"], 2);
     assert!(workers["crashes"].as_u64().unwrap() >= 4, "{workers}");
@@ -173,32 +191,35 @@ fn crashes_and_hangs_are_shrunk_findings_and_healthy_cases_complete() {
         workers["peak_rss_mb"][0].as_f64().unwrap() > 100.0,
         "{workers}"
     );
-    // What the cases printed went to the worker logs.
+}
+
+/// What the cases printed went to the worker logs and, by case, to case-output.log; run.json
+/// counts them.
+fn assert_prints_are_logged(out: &Path) {
     let logs: String = (1..=2)
-        .map(|slot| {
-            std::fs::read_to_string(out.path().join(format!("logs/worker-{slot}.log"))).unwrap()
-        })
+        .map(|slot| std::fs::read_to_string(out.join(format!("logs/worker-{slot}.log"))).unwrap())
         .collect();
     assert!(logs.contains("chatty numpy stdout line 199"));
     assert!(logs.contains("chatty tensorflow stderr line 0"));
     assert!(logs.contains("planted: about to fail a CHECK"));
-    // And, by case, to case-output.log; run.json counts them.
-    let case_output = std::fs::read_to_string(out.path().join("case-output.log")).unwrap();
+    let case_output = std::fs::read_to_string(out.join("case-output.log")).unwrap();
     assert!(case_output.contains("[chatty] chatty numpy stdout line 199"));
     assert!(case_output.contains("[chatty] chatty from C puts"));
     assert!(
         !case_output.contains("[healthy] chatty"),
         "C's buffer was flushed before"
     );
-    let printed = &run_json(out.path())["case_output"]["chatty"];
+    let printed = &run_json(out)["case_output"]["chatty"];
     assert!(printed["lines"].as_u64().unwrap() >= 400, "{printed}");
     assert_eq!(
         printed["first"][0],
         "chatty numpy stdout line 0 \u{0}\u{ff} binary-looking"
     );
+}
 
-    // The reproduction script runs the mode in a child process and reports the signal.
-    let script = out.path().join(&segv["script"]);
+/// The reproduction script runs the mode in a child process and reports the signal.
+fn assert_repro_script_reports_the_signal(out: &Path, segv: &Row) {
+    let script = out.join(&segv["script"]);
     let repro = Command::new(root().join(".venv/bin/python"))
         .arg(&script)
         .env("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -208,8 +229,10 @@ fn crashes_and_hangs_are_shrunk_findings_and_healthy_cases_complete() {
     assert_eq!(repro.status.code(), Some(1), "{text}");
     assert!(text.contains("eager: crash: SIGSEGV"), "{text}");
     assert!(text.contains("DIVERGES"), "{text}");
+}
 
-    // The saved regression is replayed and shows the crash again.
+/// The saved regression is replayed and shows the crash again.
+fn assert_regression_replays_the_crash(segv: &Row) {
     let replay = tempfile::tempdir().unwrap();
     let output = tfdiff()
         .arg("replay")
