@@ -7,6 +7,7 @@ use assert_cmd::Command;
 use common::*;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 const FIXTURE_CASES: [&str; 11] = [
     "agree",
@@ -50,7 +51,14 @@ fn each_divergence_kind_is_detected_on_fixture_cases() {
         .code(1)
         .stderr(predicate::str::contains("inputs/s"));
 
-    let summary = read_csv(&out.path().join("summary.csv"));
+    assert_fixture_summary(out.path());
+    assert_fixture_divergences(out.path());
+    assert_fixture_junit(out.path());
+}
+
+/// summary.csv: each fixture case's kinds per pair, tolerances and both-raised counts.
+fn assert_fixture_summary(out: &Path) {
+    let summary = read_csv(&out.join("summary.csv"));
     assert_eq!(summary.len(), FIXTURE_CASES.len() * 3);
     let kinds = |case: &str, a: &str, b: &str| summary_row(&summary, case, a, b)["kinds"].clone();
     for pair in [("numpy", "eager"), ("numpy", "graph"), ("eager", "graph")] {
@@ -82,8 +90,11 @@ fn each_divergence_kind_is_detected_on_fixture_cases() {
     assert!(loose["max_abs"].parse::<f64>().unwrap() > 9e-4);
     let ulp = summary_row(&summary, "ulp_tolerance", "numpy", "eager");
     assert!(number(ulp, "max_ulp") <= 4);
+}
 
-    let divergences = read_csv(&out.path().join("divergences.csv"));
+/// divergences.csv: one row per signature, shrunk, with the worst element and the error.
+fn assert_fixture_divergences(out: &Path) {
+    let divergences = read_csv(&out.join("divergences.csv"));
     // One row per signature (case, pair, kind).
     let signatures: std::collections::HashSet<_> = divergences
         .iter()
@@ -122,8 +133,11 @@ fn each_divergence_kind_is_detected_on_fixture_cases() {
         .find(|r| r["case"] == "returns_none")
         .unwrap();
     assert!(none["error"].contains("returned None"), "{none:?}");
-    // junit.xml: well-formed, a testsuite per case, a testcase per pair, failures where new.
-    let junit = parse_junit(&out.path().join("junit.xml"));
+}
+
+/// junit.xml: well-formed, a testsuite per case, a testcase per pair, failures where new.
+fn assert_fixture_junit(out: &Path) {
+    let junit = parse_junit(&out.join("junit.xml"));
     assert_eq!(junit.len(), FIXTURE_CASES.len() * 3);
     let failure = |case: &str, pair: &str| {
         junit
@@ -731,8 +745,15 @@ fn planted_edge_bugs_are_found_shrunk_saved_replayed_and_reproduced() {
     }
     command.assert().code(1);
 
-    // Found by a default run, once per signature, and shrunk to at most 2x2 pixels.
     let divergences = read_csv(&first.path().join("divergences.csv"));
+    assert_planted_bugs_found_once_and_shrunk(&divergences);
+    assert_regressions_saved_beside_the_cases(cases.path());
+    assert_script_reproduces_the_divergence(first.path(), &divergences);
+    assert_next_run_replays_the_regressions(cases.path());
+}
+
+/// Found by a default run, once per signature, and shrunk to at most 2x2 pixels.
+fn assert_planted_bugs_found_once_and_shrunk(divergences: &[Row]) {
     for case in PLANTED {
         let rows: Vec<&Row> = divergences.iter().filter(|r| r["case"] == case).collect();
         let pairs: Vec<String> = rows
@@ -777,10 +798,12 @@ fn planted_edge_bugs_are_found_shrunk_saved_replayed_and_reproduced() {
     assert_eq!(shape_of("four_channels_only"), "1x1x4");
     assert_eq!(shape_of("side1_only"), "1x1");
     assert_eq!(shape_of("constant_only"), "1x1");
+}
 
-    // Saved under regressions/<case>/ next to the case file, each with its record.
+/// Saved under regressions/<case>/ next to the case file, each with its record.
+fn assert_regressions_saved_beside_the_cases(cases: &Path) {
     for case in PLANTED {
-        let dir = cases.path().join("regressions").join(case);
+        let dir = cases.join("regressions").join(case);
         let saved: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .map(|e| e.unwrap().path())
@@ -796,14 +819,16 @@ fn planted_edge_bugs_are_found_shrunk_saved_replayed_and_reproduced() {
         assert_eq!(record["numpy"], pinned("numpy").as_str());
         assert!(record["max_abs"].as_f64().unwrap() > 0.5);
     }
+}
 
-    // The reproduction script shows the divergence with nothing but the environment's Python.
+/// The reproduction script shows the divergence with nothing but the environment's Python.
+fn assert_script_reproduces_the_divergence(first: &Path, divergences: &[Row]) {
     let row = divergences
         .iter()
         .find(|r| r["case"] == "four_channels_only" && r["mode_b"] == "xla")
         .unwrap();
     let output = venv_python()
-        .arg(first.path().join(&row["script"]))
+        .arg(first.join(&row["script"]))
         .current_dir(std::env::temp_dir())
         .output()
         .unwrap();
@@ -816,8 +841,10 @@ fn planted_edge_bugs_are_found_shrunk_saved_replayed_and_reproduced() {
     );
     assert!(stdout.contains("DIVERGES: value"), "{stdout}");
     assert!(stdout.contains("input (1, 1, 4) uint8"), "{stdout}");
+}
 
-    // The next run replays the saved regressions first, and says so in the input column.
+/// The next run replays the saved regressions first, and says so in the input column.
+fn assert_next_run_replays_the_regressions(cases: &Path) {
     let second = tempfile::tempdir().unwrap();
     tfdiff()
         .args([
@@ -829,7 +856,7 @@ fn planted_edge_bugs_are_found_shrunk_saved_replayed_and_reproduced() {
             "rank2_only",
             "--cases-dir",
         ])
-        .arg(cases.path())
+        .arg(cases)
         .arg("--out")
         .arg(second.path())
         .assert()
@@ -976,31 +1003,11 @@ fn known_divergences_pass_until_they_exceed_their_bound() {
 
 #[test]
 fn merged_shards_equal_the_unsharded_run() {
-    let run = |out: &Path, shard: Option<&str>| {
-        let mut command = tfdiff();
-        command
-            .args([
-                "-n",
-                "60",
-                "--modes",
-                "numpy,eager,xla",
-                "--no-save-regressions",
-            ])
-            .arg("--cases-dir")
-            .arg(fixtures("planted"))
-            .args(["--case", "four_channels_only", "--case", "side1_only"])
-            .args(["--case", "seed_minmax", "--out"])
-            .arg(out);
-        if let Some(shard) = shard {
-            command.args(["--shard", shard]);
-        }
-        command.assert().code(1);
-    };
     let whole = tempfile::tempdir().unwrap();
-    run(whole.path(), None);
+    run_shard(whole.path(), None);
     let shards: Vec<tempfile::TempDir> = (1..=3).map(|_| tempfile::tempdir().unwrap()).collect();
     for (k, dir) in shards.iter().enumerate() {
-        run(dir.path(), Some(&format!("{}/3", k + 1)));
+        run_shard(dir.path(), Some(&format!("{}/3", k + 1)));
     }
     // The shards share the inputs out, every input to one shard.
     let evaluated = |dir: &Path| run_json(dir)["inputs_evaluated"].as_u64().unwrap();
@@ -1016,12 +1023,57 @@ fn merged_shards_equal_the_unsharded_run() {
         command.arg(dir.path());
     }
     command.assert().code(1);
+    assert_merged_equals_whole(whole.path(), merged.path());
+    assert_wrong_shard_sets_are_refused(&shards, whole.path(), merged.path());
+    assert_an_unfinished_shard_merges_only_when_allowed(&shards);
+    assert_an_edited_shard_is_an_error(&shards);
+    assert_paths_out_of_a_shard_are_not_followed(&shards);
+}
 
+/// A run of the planted fixtures, whole or as `shard` ("k/n").
+fn run_shard(out: &Path, shard: Option<&str>) {
+    let mut command = tfdiff();
+    command
+        .args([
+            "-n",
+            "60",
+            "--modes",
+            "numpy,eager,xla",
+            "--no-save-regressions",
+        ])
+        .arg("--cases-dir")
+        .arg(fixtures("planted"))
+        .args(["--case", "four_channels_only", "--case", "side1_only"])
+        .args(["--case", "seed_minmax", "--out"])
+        .arg(out);
+    if let Some(shard) = shard {
+        command.args(["--shard", shard]);
+    }
+    command.assert().code(1);
+}
+
+/// `tfdiff merge` of the shards into a new directory, with `--allow-incomplete` when `allow`.
+fn merge_shards(shards: &[tempfile::TempDir], allow: bool) -> (Output, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let mut command = tfdiff();
+    command.arg("merge").arg("--out").arg(out.path());
+    for dir in shards {
+        command.arg(dir.path());
+    }
+    if allow {
+        command.arg("--allow-incomplete");
+    }
+    (command.output().unwrap(), out)
+}
+
+/// Every deterministic report and run.json's counts are the whole run's; the merged run
+/// carries each signature's reproducer and script.
+fn assert_merged_equals_whole(whole: &Path, merged: &Path) {
     for file in DETERMINISTIC_REPORTS {
         let read = |dir: &Path| std::fs::read_to_string(dir.join(file)).unwrap();
-        assert_eq!(read(whole.path()), read(merged.path()), "{file} differs");
+        assert_eq!(read(whole), read(merged), "{file} differs");
     }
-    let (a, b) = (run_json(whole.path()), run_json(merged.path()));
+    let (a, b) = (run_json(whole), run_json(merged));
     for key in [
         "pairs",
         "inputs_evaluated",
@@ -1037,16 +1089,19 @@ fn merged_shards_equal_the_unsharded_run() {
     }
     assert_eq!(b["config"]["shard"], serde_json::Value::Null);
     // The merged run carries each signature's reproducer and script.
-    for row in read_csv(&merged.path().join("divergences.csv")) {
-        assert!(merged.path().join(&row["reproducer"]).is_file());
-        assert!(merged.path().join(&row["script"]).is_file());
+    for row in read_csv(&merged.join("divergences.csv")) {
+        assert!(merged.join(&row["reproducer"]).is_file());
+        assert!(merged.join(&row["script"]).is_file());
     }
+}
 
-    // Shards of different runs, or an incomplete set, are refused.
+/// Shards of different runs, an incomplete set, or --out at one of the shards are refused;
+/// the shard untouched.
+fn assert_wrong_shard_sets_are_refused(shards: &[tempfile::TempDir], whole: &Path, merged: &Path) {
     tfdiff()
         .arg("merge")
         .arg("--out")
-        .arg(merged.path().join("partial"))
+        .arg(merged.join("partial"))
         .arg(shards[0].path())
         .arg(shards[1].path())
         .assert()
@@ -1055,17 +1110,17 @@ fn merged_shards_equal_the_unsharded_run() {
     tfdiff()
         .arg("merge")
         .arg("--out")
-        .arg(merged.path().join("mixed"))
-        .arg(whole.path())
+        .arg(merged.join("mixed"))
+        .arg(whole)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a shard"));
 
-    // --out at one of its own shards would overwrite it: refused, the shard untouched.
+    // --out at one of its own shards would overwrite it.
     let before = std::fs::read(shards[0].path().join("run.json")).unwrap();
     let mut command = tfdiff();
     command.arg("merge").arg("--out").arg(shards[0].path());
-    for dir in &shards {
+    for dir in shards {
         command.arg(dir.path());
     }
     command.assert().code(2).stderr(predicate::str::contains(
@@ -1075,26 +1130,16 @@ fn merged_shards_equal_the_unsharded_run() {
         before,
         std::fs::read(shards[0].path().join("run.json")).unwrap()
     );
+}
 
-    // A shard whose process died mid-run (its run.json still says "running") is refused,
-    // and merged only when asked, with the merged reports saying so and no success status.
+/// A shard whose process died mid-run (its run.json still says "running") is refused, and
+/// merged only when asked, with the merged reports saying so and no success status.
+fn assert_an_unfinished_shard_merges_only_when_allowed(shards: &[tempfile::TempDir]) {
     let json = shards[1].path().join("run.json");
     let mut killed = run_json(shards[1].path());
     killed["ended"] = "running".into();
     std::fs::write(&json, serde_json::to_string(&killed).unwrap()).unwrap();
-    let merge = |allow: bool| {
-        let out = tempfile::tempdir().unwrap();
-        let mut command = tfdiff();
-        command.arg("merge").arg("--out").arg(out.path());
-        for dir in &shards {
-            command.arg(dir.path());
-        }
-        if allow {
-            command.arg("--allow-incomplete");
-        }
-        (command.output().unwrap(), out)
-    };
-    let (refused, _) = merge(false);
+    let (refused, _) = merge_shards(shards, false);
     assert_eq!(refused.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -1102,21 +1147,24 @@ fn merged_shards_equal_the_unsharded_run() {
             && stderr.contains("has not finished"),
         "{stderr}"
     );
-    let (allowed, out) = merge(true);
+    let (allowed, out) = merge_shards(shards, true);
     assert_eq!(allowed.status.code(), Some(2), "never green");
     assert_eq!(run_json(out.path())["ended"], "running");
     let summary_md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(summary_md.starts_with("**INCOMPLETE RUN"), "{summary_md}");
     killed["ended"] = "completed".into();
     std::fs::write(&json, serde_json::to_string(&killed).unwrap()).unwrap();
+}
 
-    // A shard file edited by hand is an error naming the file, row and column, not a panic.
+/// A shard file edited by hand, or a shard number run.json cannot hold, is an error naming
+/// what is wrong, not a panic.
+fn assert_an_edited_shard_is_an_error(shards: &[tempfile::TempDir]) {
     let rows_file = shards[0].path().join("divergences.csv");
     let original = std::fs::read_to_string(&rows_file).unwrap();
     let edited = original.replacen(",value,", ",Value,", 1);
     assert_ne!(edited, original, "the shard has a value row to edit");
     std::fs::write(&rows_file, &edited).unwrap();
-    let (malformed, _) = merge(false);
+    let (malformed, _) = merge_shards(shards, false);
     assert_eq!(malformed.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&malformed.stderr);
     assert!(
@@ -1124,17 +1172,20 @@ fn merged_shards_equal_the_unsharded_run() {
         "{stderr}"
     );
     std::fs::write(&rows_file, &original).unwrap();
-    // So is a shard number that run.json cannot hold.
     let first_json = shards[0].path().join("run.json");
+    let before = std::fs::read(&first_json).unwrap();
     let mut zero = run_json(shards[0].path());
     zero["config"]["shard"]["index"] = 0.into();
     std::fs::write(&first_json, serde_json::to_string(&zero).unwrap()).unwrap();
-    let (out_of_range, _) = merge(false);
+    let (out_of_range, _) = merge_shards(shards, false);
     assert_eq!(out_of_range.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out_of_range.stderr).contains("not a shard of 3"));
     std::fs::write(&first_json, &before).unwrap();
-    // A path in a row that leads out of its shard is not followed (here it would have copied
-    // a file outside both directories onto itself, emptying it).
+}
+
+/// A path in a row that leads out of its shard is not followed (here it would have copied a
+/// file outside both directories onto itself, emptying it).
+fn assert_paths_out_of_a_shard_are_not_followed(shards: &[tempfile::TempDir]) {
     let victim = tempfile::tempdir().unwrap();
     let secret = victim.path().join("secret.txt");
     std::fs::write(&secret, "not the merge's").unwrap();
@@ -1142,7 +1193,7 @@ fn merged_shards_equal_the_unsharded_run() {
         "../{}/secret.txt",
         victim.path().file_name().unwrap().to_string_lossy()
     );
-    for shard in &shards {
+    for shard in shards {
         let file = shard.path().join("divergences.csv");
         let text = std::fs::read_to_string(&file).unwrap();
         let mut reader = csv::Reader::from_reader(text.as_bytes());
@@ -1157,7 +1208,7 @@ fn merged_shards_equal_the_unsharded_run() {
         }
         std::fs::write(&file, writer.into_inner().unwrap()).unwrap();
     }
-    let (confined, _) = merge(false);
+    let (confined, _) = merge_shards(shards, false);
     let stderr = String::from_utf8_lossy(&confined.stderr);
     assert_eq!(confined.status.code(), Some(1), "{stderr}");
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "not the merge's");
