@@ -55,14 +55,8 @@ impl Doorbell {
     /// by `DOORBELL_FD_VARIABLE`). Returns the doorbell and the write end, which the caller
     /// drops once the child is spawned, so that only the worker holds it.
     pub fn attach(command: &mut Command) -> std::io::Result<(Doorbell, OwnedFd)> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two descriptors, each then owned by exactly one owner below.
-        let (read, write) = unsafe {
-            if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
-        };
+        let (read, write) = pipe()?;
+        let write = OwnedFd::from(write);
         let source = write.as_raw_fd();
         // SAFETY: runs in the child between fork and exec, and calls only dup2 and fcntl,
         // which are async-signal-safe. dup2 onto fd 3 clears close-on-exec there; when the pipe
@@ -120,11 +114,9 @@ impl Ringer {
                 return None;
             }
             libc::close(fd);
-            let flags = libc::fcntl(moved, libc::F_GETFL);
-            libc::fcntl(moved, libc::F_SETFL, flags | libc::O_NONBLOCK);
-            Some(Ringer {
-                write: File::from_raw_fd(moved),
-            })
+            let write = File::from_raw_fd(moved);
+            set_non_blocking(write.as_raw_fd()).ok()?;
+            Some(Ringer { write })
         }
     }
 
@@ -161,32 +153,35 @@ pub fn pipe_pending(fd: RawFd) -> usize {
     }
 }
 
-/// A pipe's read and write ends, close-on-exec, for tests.
-#[cfg(test)]
-pub fn pipe() -> (File, File) {
+/// A pipe's read and write ends, both close-on-exec.
+pub fn pipe() -> std::io::Result<(File, File)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors, each then owned by one File.
     unsafe {
-        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
-        (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])))
     }
 }
 
-/// Sets O_NONBLOCK on a descriptor, for tests.
-#[cfg(test)]
-pub fn non_blocking(file: &File) {
-    // SAFETY: reads and sets the flags of a descriptor `file` owns.
+/// Makes reads and writes on `fd` return `WouldBlock` instead of waiting.
+pub fn set_non_blocking(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: reads and sets the status flags of a descriptor; no memory is passed.
     unsafe {
-        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
     }
+    Ok(())
 }
 
 /// A doorbell and its ringer in this one process, for tests.
 #[cfg(test)]
 pub fn pair() -> (Doorbell, Ringer) {
-    let (read, write) = pipe();
-    non_blocking(&write);
+    let (read, write) = pipe().unwrap();
+    set_non_blocking(write.as_raw_fd()).unwrap();
     (Doorbell { read }, Ringer { write })
 }
 
@@ -198,7 +193,7 @@ mod tests {
     #[test]
     fn a_pipe_with_bytes_waiting_is_not_drained() {
         use std::io::Write;
-        let (read, mut write) = pipe();
+        let (read, mut write) = pipe().unwrap();
         assert_eq!(pipe_pending(read.as_raw_fd()), 0);
         write.write_all(b"frame").unwrap();
         assert_eq!(pipe_pending(read.as_raw_fd()), 5);

@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn the_log_reader_naps_only_between_small_lines_of_a_worker_with_a_queued_job() {
-        let (read, mut write) = pipe();
+        let (read, mut write) = pipe().unwrap();
         let fd = read.as_raw_fd();
         let mut child = std::process::Command::new("sleep")
             .arg("10")

@@ -6,7 +6,7 @@
 //! case or TensorFlow prints — Python's `print`, C++ logging, a crash message — lands in the
 //! worker's log and can never corrupt a frame.
 
-use crate::doorbell::{poll_one, Ringer};
+use crate::doorbell::{poll_one, set_non_blocking, Ringer};
 use crate::protocol::{write_frame, Response};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -94,11 +94,7 @@ pub fn take_channel() -> io::Result<Channel> {
         let ringer = Ringer::from_environment();
         if ringer.is_some() {
             // See `FramePipe`. Without a doorbell, the driver reads every frame as it comes.
-            let flags = check(libc::fcntl(output, libc::F_GETFL), "stdout flags")?;
-            check(
-                libc::fcntl(output, libc::F_SETFL, flags | libc::O_NONBLOCK),
-                "stdout non-blocking",
-            )?;
+            set_non_blocking(output)?;
         }
         check(libc::dup2(2, 1), "stdout to stderr")?;
         let null = check(
@@ -154,7 +150,7 @@ pub fn mark_evaluation_start(case: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doorbell::{non_blocking, pipe, pipe_pending, Bell};
+    use crate::doorbell::{pipe, pipe_pending, Bell};
     use std::io::Read;
     use std::time::Duration;
 
@@ -164,8 +160,8 @@ mod tests {
     #[test]
     fn a_worker_writing_more_than_the_pipe_holds_rings_instead_of_waiting_unheard() {
         let (mut bell, ringer) = crate::doorbell::pair();
-        let (mut read, write) = pipe();
-        non_blocking(&write);
+        let (mut read, write) = pipe().unwrap();
+        set_non_blocking(write.as_raw_fd()).unwrap();
         let frame = vec![7u8; 4 << 20];
         let writer = std::thread::spawn(move || {
             let mut pipe = FramePipe {
