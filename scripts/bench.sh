@@ -22,6 +22,14 @@
 # two sides met the same minute; rates are medians over rounds.
 #
 #   scripts/bench.sh [-n INPUTS] [-r ROUNDS]   (default: -n 200, as a default run; -r 5)
+#
+# With -p PAIRS it measures only --jobs = CPUs / --jobs 1, sharper: PAIRS pairs of the two run
+# back to back (the order alternating from pair to pair, so neither side always runs first),
+# warm (each on a cache its first, uncounted, run filled), then cold (an empty cache per run),
+# and prints each pair's ratio and their median and quartiles. In the full bench the two sides
+# are minutes apart and five rounds leave the median at the drift's mercy.
+#
+#   scripts/bench.sh -p PAIRS [-n INPUTS]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,11 +37,13 @@ scripts/setup.sh
 cargo build --release --quiet
 n=200
 repeats=5
+pairs=0
 while [ $# -gt 0 ]; do
   case $1 in
     -n) n=$2; shift 2 ;;
     -r) repeats=$2; shift 2 ;;
-    *) echo "usage: scripts/bench.sh [-n INPUTS] [-r ROUNDS]" >&2; exit 2 ;;
+    -p) pairs=$2; shift 2 ;;
+    *) echo "usage: scripts/bench.sh [-n INPUTS] [-r ROUNDS] | -p PAIRS [-n INPUTS]" >&2; exit 2 ;;
   esac
 done
 cpus=$(nproc)
@@ -92,6 +102,45 @@ contender() { # loop|j1|jn|loops, temperature, round
   esac
   rm -rf "$out/j1-$2" "$out/jn-$2"
 }
+quartiles() { # ratios -> "median M, quartiles Q1-Q3, K of N at 1.7 or more"
+  .venv/bin/python -c 'import statistics as s, sys
+r = [float(x) for x in sys.argv[1:]]
+q = s.quantiles(r, n=4) if len(r) > 1 else [r[0]] * 3
+print("median %.2f, quartiles %.2f-%.2f, %d of %d at 1.7 or more" % (s.median(r), q[0], q[2], sum(x >= 1.7 for x in r), len(r)))' "$@"
+}
+pairs_bench() { # --jobs 1 and --jobs $cpus back to back, $pairs times warm, then cold
+  local temperature i first second jobs rate j1 jn ratio list
+  pair_rate() { # cache-dir, jobs -> inputs/s of one run
+    local result
+    result=$(tfdiff_rate "$out/pair" "$1" "$2")
+    rm -rf "$out/pair"
+    echo "${result%% *}"
+  }
+  echo "--jobs $cpus / --jobs 1 in $pairs back-to-back pairs (target >= 1.7 on 2 CPUs):"
+  for temperature in warm cold; do
+    list=()
+    if [ "$temperature" = warm ]; then # fill each side's cache; these runs do not count
+      pair_rate "$out/pair-cache-1" 1 >/dev/null
+      pair_rate "$out/pair-cache-$cpus" "$cpus" >/dev/null
+    fi
+    for i in $(seq "$pairs"); do
+      if [ $((i % 2)) = 1 ]; then first=1 second=$cpus; else first=$cpus second=1; fi
+      for jobs in "$first" "$second"; do
+        [ "$temperature" = cold ] && rm -rf "$out/pair-cache-$jobs"
+        rate=$(pair_rate "$out/pair-cache-$jobs" "$jobs")
+        if [ "$jobs" = 1 ]; then j1=$rate; else jn=$rate; fi
+      done
+      ratio=$(ratio "$jn" "$j1")
+      list+=("$ratio")
+      echo "  $temperature pair $i: --jobs 1 $j1, --jobs $cpus $jn inputs/s: $ratio"
+    done
+    echo "$temperature: $(quartiles "${list[@]}")"
+  done
+}
+if [ "$pairs" -gt 0 ]; then
+  pairs_bench
+  exit 0
+fi
 stolen() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 read -r stolen_before total_before < <(stolen)
 order=(loop j1 jn loops)
