@@ -33,19 +33,31 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-scripts/setup.sh
-cargo build --release --quiet
+usage="scripts/bench.sh [-n INPUTS] [-r ROUNDS] | -p PAIRS [-n INPUTS]"
 n=200
 repeats=5
 pairs=0
 while [ $# -gt 0 ]; do
   case $1 in
-    -n) n=$2; shift 2 ;;
-    -r) repeats=$2; shift 2 ;;
-    -p) pairs=$2; shift 2 ;;
-    *) echo "usage: scripts/bench.sh [-n INPUTS] [-r ROUNDS] | -p PAIRS [-n INPUTS]" >&2; exit 2 ;;
+    -n) n=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
+    -r) repeats=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
+    -p) pairs=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
+    *) echo "usage: $usage" >&2; exit 2 ;;
   esac
 done
+for value in "$n" "$repeats" "$pairs"; do
+  case $value in
+    '' | *[!0-9]*)
+      echo "bench.sh: '$value' is not a whole number; usage: $usage" >&2
+      exit 2 ;;
+  esac
+done
+if [ "$n" = 0 ] || [ "$repeats" = 0 ]; then
+  echo "bench.sh: -n and -r take 1 or more; usage: $usage" >&2
+  exit 2
+fi
+scripts/setup.sh
+cargo build --release --quiet
 cpus=$(nproc)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -109,7 +121,7 @@ q = s.quantiles(r, n=4) if len(r) > 1 else [r[0]] * 3
 print("median %.2f, quartiles %.2f-%.2f, %d of %d at 1.7 or more" % (s.median(r), q[0], q[2], sum(x >= 1.7 for x in r), len(r)))' "$@"
 }
 pairs_bench() { # --jobs 1 and --jobs $cpus back to back, $pairs times warm, then cold
-  local temperature i first second jobs rate j1 jn ratio list
+  local temperature i first second rates j1 jn ratio list
   pair_rate() { # cache-dir, jobs -> inputs/s of one run
     local result
     result=$(tfdiff_rate "$out/pair" "$1" "$2")
@@ -125,11 +137,12 @@ pairs_bench() { # --jobs 1 and --jobs $cpus back to back, $pairs times warm, the
     fi
     for i in $(seq "$pairs"); do
       if [ $((i % 2)) = 1 ]; then first=1 second=$cpus; else first=$cpus second=1; fi
+      rates=()
       for jobs in "$first" "$second"; do
         [ "$temperature" = cold ] && rm -rf "$out/pair-cache-$jobs"
-        rate=$(pair_rate "$out/pair-cache-$jobs" "$jobs")
-        if [ "$jobs" = 1 ]; then j1=$rate; else jn=$rate; fi
+        rates+=("$(pair_rate "$out/pair-cache-$jobs" "$jobs")")
       done
+      if [ "$first" = 1 ]; then j1=${rates[0]} jn=${rates[1]}; else jn=${rates[0]} j1=${rates[1]}; fi
       ratio=$(ratio "$jn" "$j1")
       list+=("$ratio")
       echo "  $temperature pair $i: --jobs 1 $j1, --jobs $cpus $jn inputs/s: $ratio"
