@@ -73,7 +73,6 @@ run() { # out-dir, then tfdiff options
     >/dev/null 2>"$dir.err" || [ $? -eq 1 ] || { cat "$dir.err" >&2; exit 2; }
 }
 
-"$tfdiff" inputs --out "$out/inputs" -n "$n" 2>/dev/null
 loop() { # cache-dir -> "inputs/s seconds"
   local count seconds rate result
   result=$(TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python scripts/bench_loop.py \
@@ -101,9 +100,10 @@ measure() { # name, then a command that prints "inputs/s seconds"; appends to th
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 last() { tr ' ' '\n' | grep . | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-tfdiff_rate() { # out-dir, cache-dir, jobs
+tfdiff_rate() { # out-dir, cache-dir, jobs -> "inputs/s seconds"; the out-dir is removed after
   run "$1" --xla-cache "$2" --jobs "$3"
   rate "$1/run.json"
+  rm -rf "$1"
 }
 contender() { # loop|j1|jn|loops, temperature, round
   case $1 in
@@ -112,7 +112,6 @@ contender() { # loop|j1|jn|loops, temperature, round
     j1) measure "j1-$2" tfdiff_rate "$out/j1-$2" "$out/cache-j1-$3" 1 ;;
     jn) measure "jn-$2" tfdiff_rate "$out/jn-$2" "$out/cache-jn-$3" "$cpus" ;;
   esac
-  rm -rf "$out/j1-$2" "$out/jn-$2"
 }
 quartiles() { # ratios -> "median M, quartiles Q1-Q3, K of N at 1.7 or more"
   .venv/bin/python -c 'import statistics as s, sys
@@ -125,7 +124,6 @@ pairs_bench() { # --jobs 1 and --jobs $cpus back to back, $pairs times warm, the
   pair_rate() { # cache-dir, jobs -> inputs/s of one run
     local result
     result=$(tfdiff_rate "$out/pair" "$1" "$2")
-    rm -rf "$out/pair"
     echo "${result%% *}"
   }
   echo "--jobs $cpus / --jobs 1 in $pairs back-to-back pairs (target >= 1.7 on 2 CPUs):"
@@ -154,6 +152,8 @@ if [ "$pairs" -gt 0 ]; then
   pairs_bench
   exit 0
 fi
+# The inputs the plain loops run, as tfdiff generates them.
+"$tfdiff" inputs --out "$out/inputs" -n "$n" 2>/dev/null
 stolen() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 read -r stolen_before total_before < <(stolen)
 order=(loop j1 jn loops)
