@@ -36,11 +36,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 usage="scripts/bench.sh [-n INPUTS] [-r ROUNDS] | -p PAIRS [-n INPUTS]"
 n=200
 repeats=5
+rounds_given=
 pairs=0
 while [ $# -gt 0 ]; do
   case $1 in
     -n) n=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
-    -r) repeats=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
+    -r) repeats=${2-} rounds_given=1; shift $(($# > 1 ? 2 : 1)) ;;
     -p) pairs=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
     *) echo "usage: $usage" >&2; exit 2 ;;
   esac
@@ -54,6 +55,11 @@ for value in "$n" "$repeats" "$pairs"; do
 done
 if [ "$n" = 0 ] || [ "$repeats" = 0 ]; then
   echo "bench.sh: -n and -r take 1 or more; usage: $usage" >&2
+  exit 2
+fi
+if [ -n "$rounds_given" ] && [ "$pairs" != 0 ]; then
+  # -p runs pairs, not rounds: a -r beside it would be ignored, and silently is worse.
+  echo "bench.sh: -r (rounds of the full bench) and -p (pairs) are two different benches; give one; usage: $usage" >&2
   exit 2
 fi
 scripts/setup.sh
