@@ -38,11 +38,12 @@ n=200
 repeats=5
 rounds_given=
 pairs=0
+pairs_given=
 while [ $# -gt 0 ]; do
   case $1 in
     -n) n=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
     -r) repeats=${2-} rounds_given=1; shift $(($# > 1 ? 2 : 1)) ;;
-    -p) pairs=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
+    -p) pairs=${2-} pairs_given=1; shift $(($# > 1 ? 2 : 1)) ;;
     *) echo "usage: $usage" >&2; exit 2 ;;
   esac
 done
@@ -53,11 +54,11 @@ for value in "$n" "$repeats" "$pairs"; do
       exit 2 ;;
   esac
 done
-if [ "$n" = 0 ] || [ "$repeats" = 0 ]; then
-  echo "bench.sh: -n and -r take 1 or more; usage: $usage" >&2
+if [ "$n" = 0 ] || [ "$repeats" = 0 ] || { [ -n "$pairs_given" ] && [ "$pairs" = 0 ]; }; then
+  echo "bench.sh: -n, -r and -p take 1 or more; usage: $usage" >&2
   exit 2
 fi
-if [ -n "$rounds_given" ] && [ "$pairs" != 0 ]; then
+if [ -n "$rounds_given" ] && [ -n "$pairs_given" ]; then
   # -p runs pairs, not rounds: a -r beside it would be ignored, and silently is worse.
   echo "bench.sh: -r (rounds of the full bench) and -p (pairs) are two different benches; give one; usage: $usage" >&2
   exit 2
