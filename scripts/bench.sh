@@ -35,34 +35,37 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage="scripts/bench.sh [-n INPUTS] [-r ROUNDS] | -p PAIRS [-n INPUTS]"
 n=200
-repeats=5
-rounds_given=
-pairs=0
-pairs_given=
+rounds= # empty unless -r is given, and so is pairs: giving both is an error
+pairs=
 while [ $# -gt 0 ]; do
   case $1 in
-    -n) n=${2-}; shift $(($# > 1 ? 2 : 1)) ;;
-    -r) repeats=${2-} rounds_given=1; shift $(($# > 1 ? 2 : 1)) ;;
-    -p) pairs=${2-} pairs_given=1; shift $(($# > 1 ? 2 : 1)) ;;
+    -n | -r | -p)
+      if [ $# -lt 2 ] || [ -z "$2" ]; then
+        echo "bench.sh: $1 needs a number; usage: $usage" >&2
+        exit 2
+      fi
+      case $1 in -n) n=$2 ;; -r) rounds=$2 ;; -p) pairs=$2 ;; esac
+      shift 2 ;;
     *) echo "usage: $usage" >&2; exit 2 ;;
   esac
 done
-for value in "$n" "$repeats" "$pairs"; do
+for value in "$n" $rounds $pairs; do
   case $value in
-    '' | *[!0-9]*)
+    *[!0-9]*)
       echo "bench.sh: '$value' is not a whole number; usage: $usage" >&2
       exit 2 ;;
   esac
+  if [ $((10#$value)) = 0 ]; then
+    echo "bench.sh: -n, -r and -p take 1 or more; usage: $usage" >&2
+    exit 2
+  fi
 done
-if [ "$n" = 0 ] || [ "$repeats" = 0 ] || { [ -n "$pairs_given" ] && [ "$pairs" = 0 ]; }; then
-  echo "bench.sh: -n, -r and -p take 1 or more; usage: $usage" >&2
-  exit 2
-fi
-if [ -n "$rounds_given" ] && [ -n "$pairs_given" ]; then
+if [ -n "$rounds" ] && [ -n "$pairs" ]; then
   # -p runs pairs, not rounds: a -r beside it would be ignored, and silently is worse.
   echo "bench.sh: -r (rounds of the full bench) and -p (pairs) are two different benches; give one; usage: $usage" >&2
   exit 2
 fi
+repeats=${rounds:-5}
 scripts/setup.sh
 cargo build --release --quiet
 cpus=$(nproc)
@@ -127,7 +130,7 @@ q = s.quantiles(r, n=4) if len(r) > 1 else [r[0]] * 3
 print("median %.2f, quartiles %.2f-%.2f, %d of %d at 1.7 or more" % (s.median(r), q[0], q[2], sum(x >= 1.7 for x in r), len(r)))' "$@"
 }
 pairs_bench() { # --jobs 1 and --jobs $cpus back to back, $pairs times warm, then cold
-  local temperature i first second rates j1 jn ratio list
+  local temperature i first second jobs rates j1 jn ratio list
   pair_rate() { # cache-dir, jobs -> inputs/s of one run
     local result
     result=$(tfdiff_rate "$out/pair" "$1" "$2")
@@ -155,7 +158,7 @@ pairs_bench() { # --jobs 1 and --jobs $cpus back to back, $pairs times warm, the
     echo "$temperature: $(quartiles "${list[@]}")"
   done
 }
-if [ "$pairs" -gt 0 ]; then
+if [ -n "$pairs" ]; then
   pairs_bench
   exit 0
 fi
