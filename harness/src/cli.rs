@@ -321,13 +321,19 @@ impl RunArgs {
                 self.timeout
             );
         }
-        let jobs = self.jobs.unwrap_or_else(|| {
-            let (jobs, lowered) = crate::pool::default_jobs();
-            if let Some(why) = lowered {
-                eprintln!("tfdiff: {why}; set --jobs to choose");
+        let (jobs, note) = match self.jobs {
+            Some(jobs) => (jobs, crate::pool::given_jobs_warning(jobs)),
+            None => {
+                let (jobs, lowered) = crate::pool::default_jobs();
+                (
+                    jobs,
+                    lowered.map(|why| format!("{why}; set --jobs to choose")),
+                )
             }
-            jobs
-        });
+        };
+        if let Some(note) = note {
+            eprintln!("tfdiff: {note}");
+        }
         for (flag, value) in [("--rtol", self.rtol), ("--atol", self.atol)] {
             if let Some(value) = value {
                 if !(value >= 0.0 && value.is_finite()) {

@@ -414,10 +414,21 @@ impl Evaluator for WorkerPool {
 /// the available memory holds at `WORKER_MEMORY_BYTES` each. Says why when memory lowered it.
 pub fn default_jobs() -> (usize, Option<String>) {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let Some(available) = available_memory() else {
+    jobs_for(cpus, available_memory())
+}
+
+/// `--jobs` as given, and a warning when the available memory would not hold that many
+/// workers: a worker the kernel kills for memory dies of SIGKILL, which the run cannot tell
+/// from a case's crash and reports as one.
+pub fn given_jobs_warning(jobs: usize) -> Option<String> {
+    memory_warning(jobs, available_memory())
+}
+
+fn jobs_for(cpus: usize, available: Option<u64>) -> (usize, Option<String>) {
+    let Some(available) = available else {
         return (cpus, None);
     };
-    let fit = (available / WORKER_MEMORY_BYTES).max(1) as usize;
+    let fit = workers_held(available);
     if fit < cpus {
         (
             fit,
@@ -433,10 +444,57 @@ pub fn default_jobs() -> (usize, Option<String>) {
     }
 }
 
+fn memory_warning(jobs: usize, available: Option<u64>) -> Option<String> {
+    let available = available?;
+    let fit = workers_held(available);
+    (jobs > fit).then(|| {
+        format!(
+            "warning: --jobs {jobs}: {jobs} workers need about {:.1} GB and {:.1} GB of memory \
+             is available; a worker killed for memory would be reported as a crash (SIGKILL). \
+             Memory holds --jobs {fit} or fewer",
+            jobs as f64 * WORKER_MEMORY_BYTES as f64 / 1e9,
+            available as f64 / 1e9
+        )
+    })
+}
+
+/// How many workers `available` bytes hold, one at least.
+fn workers_held(available: u64) -> usize {
+    (available / WORKER_MEMORY_BYTES).max(1) as usize
+}
+
 /// MemAvailable from /proc/meminfo, in bytes.
 fn available_memory() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GB: u64 = 1_000_000_000;
+
+    #[test]
+    fn default_jobs_are_lowered_to_what_memory_holds_and_say_why() {
+        assert_eq!(jobs_for(8, None), (8, None));
+        assert_eq!(jobs_for(8, Some(100 * GB)), (8, None));
+        let (jobs, why) = jobs_for(8, Some(5 * GB));
+        assert_eq!(jobs, 4);
+        assert!(why.unwrap().contains("4 worker(s), not 8"));
+        // Never none: a machine short of memory still runs one worker.
+        assert_eq!(jobs_for(8, Some(GB / 2)).0, 1);
+    }
+
+    #[test]
+    fn given_jobs_beyond_memory_are_warned_of_not_lowered() {
+        assert_eq!(memory_warning(4, Some(5 * GB)), None);
+        assert_eq!(memory_warning(64, None), None);
+        let warning = memory_warning(64, Some(23 * GB)).unwrap();
+        assert!(warning.contains("--jobs 64"), "{warning}");
+        assert!(warning.contains("76.8 GB"), "{warning}");
+        assert!(warning.contains("holds --jobs 19 or fewer"), "{warning}");
+    }
 }
