@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $usage" >&2; exit 2 ;;
   esac
 done
-for value in "$n" $rounds $pairs; do
+for value in "$n" "${rounds:-1}" "${pairs:-1}"; do # an option not given passes
   case $value in
     *[!0-9]*)
       echo "bench.sh: '$value' is not a whole number; usage: $usage" >&2
