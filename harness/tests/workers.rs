@@ -716,3 +716,89 @@ fn python_extensions_that_call_malloc_trim_do_not_give_a_workers_freed_memory_ba
     let row = summary_row(&summary, "trims_after_freeing", "numpy", "eager");
     assert_eq!(number(row, "agree"), 3, "{row:?}");
 }
+
+/// A memory cgroup of its own with a limit, for as long as it lives: cgroup v1's memory
+/// controller, where this process's cgroup is writable (root in a container, as here and in
+/// CI). None, saying why, where it is not.
+struct MemoryLimit {
+    dir: std::path::PathBuf,
+}
+
+impl MemoryLimit {
+    fn new(bytes: u64) -> Result<MemoryLimit, String> {
+        let cgroups = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+        let own = cgroups
+            .lines()
+            .find_map(|line| line.split_once(":memory:").map(|(_, path)| path))
+            .ok_or("no cgroup v1 memory controller")?;
+        let dir = Path::new("/sys/fs/cgroup/memory")
+            .join(own.trim_start_matches('/'))
+            .join(format!("tfdiff-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let limit = MemoryLimit { dir };
+        std::fs::write(limit.dir.join("memory.limit_in_bytes"), bytes.to_string())
+            .map_err(|e| format!("setting the limit: {e}"))?;
+        Ok(limit)
+    }
+
+    /// `command` run inside the cgroup: a shell moves itself in and becomes the command.
+    fn wrap(&self, command: &Command) -> Command {
+        let mut wrapped = Command::new("sh");
+        wrapped
+            .arg("-c")
+            .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+            .arg(&self.dir)
+            .arg(command.get_program())
+            .args(command.get_args());
+        if let Some(dir) = command.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        wrapped
+    }
+}
+
+impl Drop for MemoryLimit {
+    fn drop(&mut self) {
+        // Empty once every process in it has ended.
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[test]
+fn a_worker_the_kernel_kills_for_memory_is_a_crash_that_says_out_of_memory() {
+    let limit = match MemoryLimit::new(2_000_000_000) {
+        Ok(limit) => limit,
+        Err(why) => {
+            eprintln!("skipped: cannot make a memory cgroup to run tfdiff in ({why})");
+            return;
+        }
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_tfdiff"));
+    run.current_dir(root())
+        .args(["-n", "2", "-j", "1", "--modes", "numpy,eager"])
+        .args(["--shrink-time", "0", "--no-save-regressions", "--cases-dir"])
+        .arg(fixtures("out_of_memory"))
+        .args(["--case", "hog_in_eager", "--case", "scale01", "--out"])
+        .arg(out.path());
+    let status = limit
+        .wrap(&run)
+        .env_remove("VIRTUAL_ENV")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let rows = read_csv(&out.path().join("divergences.csv"));
+    let row = signature(&rows, "hog_in_eager", "numpy", "eager");
+    assert_eq!(row["kind"], "crash", "{row:?}");
+    assert!(
+        row["error"].starts_with("eager: crash: SIGKILL (out of memory: the kernel's OOM killer;"),
+        "{row:?}"
+    );
+    // The healthy case beside it ran all its inputs on the fresh workers.
+    let summary = read_csv(&out.path().join("summary.csv"));
+    assert_eq!(
+        number(summary_row(&summary, "scale01", "numpy", "eager"), "inputs"),
+        2
+    );
+}

@@ -53,6 +53,12 @@ pub struct WorkerProcess {
     frames: Receiver<std::io::Result<Option<Response>>>,
     tail: Arc<Mutex<VecDeque<String>>>,
     stderr_done: Receiver<()>,
+    /// The kernel's count of processes it killed for memory when this one started (see
+    /// `out_of_memory`).
+    oom_kills_at_start: Option<u64>,
+    /// Whether the driver sent the SIGKILL (a time-out), so that it is not taken for the
+    /// kernel's.
+    killed: std::sync::atomic::AtomicBool,
 }
 
 /// How long NumPy's OpenBLAS keeps an idle helper thread spinning before it sleeps: 2^n
@@ -83,6 +89,7 @@ impl WorkerProcess {
         }
         let (mut doorbell, doorbell_end) =
             Doorbell::attach(&mut command).context("making a worker's doorbell")?;
+        let oom_kills_at_start = oom_kills();
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -138,6 +145,8 @@ impl WorkerProcess {
             frames,
             tail,
             stderr_done,
+            oom_kills_at_start,
+            killed: Default::default(),
         })
     }
 
@@ -171,6 +180,8 @@ impl WorkerProcess {
     }
 
     pub fn kill(&self) {
+        self.killed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         // SAFETY: the pid is our unreaped child, so it cannot have been reused.
         unsafe {
             libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
@@ -185,8 +196,11 @@ impl WorkerProcess {
             stdin,
             tail,
             stderr_done,
+            oom_kills_at_start,
+            killed,
             ..
         } = self;
+        let mut killed = killed.into_inner();
         // A worker waiting for its next request reads the end of its input and exits.
         drop(stdin);
         let deadline = Instant::now() + grace;
@@ -195,6 +209,7 @@ impl WorkerProcess {
                 break reaped;
             }
             if Instant::now() >= deadline {
+                killed = true;
                 // SAFETY: the pid is our unreaped child, so it cannot have been reused.
                 unsafe {
                     libc::kill(pid as libc::pid_t, libc::SIGKILL);
@@ -207,9 +222,11 @@ impl WorkerProcess {
         // holds it: wait for the reader a little, not forever.
         let _ = stderr_done.recv_timeout(Duration::from_secs(2));
         let stderr = tail.lock().expect("tail lock").iter().cloned().collect();
+        let peak_rss = (usage.ru_maxrss.max(0) as u64) * 1024;
+        let out_of_memory = !killed && out_of_memory(status, oom_kills_at_start, oom_kills());
         Exit {
-            cause: describe_status(status),
-            peak_rss: (usage.ru_maxrss.max(0) as u64) * 1024,
+            cause: describe_exit(status, out_of_memory.then_some(peak_rss)),
+            peak_rss,
             stderr,
         }
     }
@@ -263,13 +280,42 @@ fn wait4(pid: u32, block: bool) -> Option<(libc::c_int, libc::rusage)> {
     }
 }
 
-/// "SIGSEGV" or "exit status N".
-fn describe_status(status: libc::c_int) -> String {
-    if libc::WIFSIGNALED(status) {
-        signal_name(libc::WTERMSIG(status))
-    } else {
-        format!("exit status {}", libc::WEXITSTATUS(status))
+/// "SIGSEGV" or "exit status N"; a SIGKILL from the kernel's OOM killer says so, with the
+/// worker's peak resident memory (`oom_peak_rss`).
+fn describe_exit(status: libc::c_int, oom_peak_rss: Option<u64>) -> String {
+    if !libc::WIFSIGNALED(status) {
+        return format!("exit status {}", libc::WEXITSTATUS(status));
     }
+    let signal = signal_name(libc::WTERMSIG(status));
+    match oom_peak_rss {
+        Some(peak) => format!(
+            "{signal} (out of memory: the kernel's OOM killer; {:.1} GB resident at the most)",
+            peak as f64 / 1e9
+        ),
+        None => signal,
+    }
+}
+
+/// Whether a worker that ended with `status`, and that the driver did not kill, was killed by
+/// the kernel for memory: a SIGKILL while the kernel's count of such kills rose. The count is
+/// the machine's (`/proc/vmstat`, cgroup limits included), so another process killed for memory
+/// at the same moment could be taken for it; a SIGKILL from a person is not.
+fn out_of_memory(status: libc::c_int, before: Option<u64>, after: Option<u64>) -> bool {
+    libc::WIFSIGNALED(status)
+        && libc::WTERMSIG(status) == libc::SIGKILL
+        && matches!((before, after), (Some(before), Some(after)) if after > before)
+}
+
+/// The kernel's count of processes it has killed for memory (`oom_kill` in `/proc/vmstat`,
+/// Linux 4.13 and later); None where it does not say.
+fn oom_kills() -> Option<u64> {
+    let vmstat = std::fs::read_to_string("/proc/vmstat").ok()?;
+    vmstat
+        .lines()
+        .find_map(|line| line.strip_prefix("oom_kill "))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 pub fn signal_name(signal: libc::c_int) -> String {
@@ -425,6 +471,40 @@ fn truncate(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Wait statuses as `wait4` gives them: killed by `signal`, or exited with `code`.
+    const fn killed_by(signal: libc::c_int) -> libc::c_int {
+        signal
+    }
+    const fn exited(code: libc::c_int) -> libc::c_int {
+        code << 8
+    }
+
+    #[test]
+    fn a_sigkill_while_the_kernel_killed_for_memory_is_named_out_of_memory() {
+        let kill = killed_by(libc::SIGKILL);
+        assert!(out_of_memory(kill, Some(3), Some(4)));
+        assert!(
+            !out_of_memory(kill, Some(3), Some(3)),
+            "no kill for memory meanwhile"
+        );
+        assert!(
+            !out_of_memory(kill, None, None),
+            "a kernel that does not count"
+        );
+        assert!(!out_of_memory(killed_by(libc::SIGSEGV), Some(3), Some(4)));
+        assert!(!out_of_memory(exited(137), Some(3), Some(4)));
+        assert_eq!(
+            describe_exit(kill, Some(23_100_000_000)),
+            "SIGKILL (out of memory: the kernel's OOM killer; 23.1 GB resident at the most)"
+        );
+        assert_eq!(describe_exit(kill, None), "SIGKILL");
+        assert_eq!(describe_exit(exited(3), None), "exit status 3");
+        // This kernel's count is read as a number, where it has one.
+        if std::fs::read_to_string("/proc/vmstat").is_ok_and(|v| v.contains("\noom_kill ")) {
+            assert!(oom_kills().is_some());
+        }
+    }
 
     #[test]
     fn log_timestamps_are_removed_so_a_crash_reads_the_same_every_run() {
