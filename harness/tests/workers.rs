@@ -1,7 +1,8 @@
 //! End-to-end tests of the worker processes: cases that segfault, abort, hang or exit are
 //! findings (kind crash/timeout, the right mode named, shrunk, saved) while the healthy cases of
 //! the same run finish; reports do not depend on --jobs; no worker outlives its driver; SIGTERM
-//! keeps the reports; what a case prints never reaches the protocol or stdout.
+//! keeps the reports; what a case prints never reaches the protocol or stdout; a worker the kernel
+//! kills for memory is a crash that says so.
 
 mod common;
 
