@@ -602,12 +602,16 @@ impl RunDirectory {
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader
-/// never sees half a file.
+/// never sees half a file. On failure (a full disk) the file keeps its last whole version and
+/// the temporary one is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temporary = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&temporary, bytes)
         .and_then(|()| std::fs::rename(&temporary, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&temporary);
+        })
         .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -656,6 +660,27 @@ mod tests {
 
     use crate::baseline::{KnownDivergence, Status};
     use crate::report::divergences::test_row;
+
+    #[test]
+    fn a_failed_atomic_write_keeps_the_last_version_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.csv");
+        write_atomically(&path, b"first").unwrap();
+        // A directory where the rename must go: the write itself succeeds, the rename fails.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        let error = write_atomically(&blocked, b"second").unwrap_err();
+        assert!(format!("{error:#}").contains("writing"), "{error:#}");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|name| name.ends_with(".tmp")),
+            "{names:?}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+    }
 
     /// The fixture run (tests/fixtures/run) with three pairs: scale01 numpy–eager diverging
     /// in a new way, numpy–xla in a known way, and a third that agreed.
