@@ -132,7 +132,12 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
     }
     let mut plans = Vec::new();
     for case in &started.cases {
-        plans.push(input_sources(&config, case, &prepared.replay_files)?);
+        plans.push(input_sources(
+            &config,
+            &case.name,
+            &case.path,
+            &prepared.replay_files,
+        )?);
     }
     // Only now, with the workers up, does the run get a directory; reports/latest moves to it
     // with the first evaluated input.
@@ -207,6 +212,12 @@ fn prepare(config: &mut RunConfig) -> Result<Prepared> {
         eprintln!("{warning}");
     }
     let files = cases::select(discovered, &config.cases)?;
+    // No more workers than inputs: replaying one file starts one, whatever the CPUs.
+    let mut planned = 0;
+    for file in &files {
+        planned += input_sources(config, &file.name, &file.path, &replay_files)?.len();
+    }
+    config.jobs = config.jobs.min(planned.max(1));
     // The probe's clean process starts before any worker imports TensorFlow.
     let clean_probe = probe::spawn_clean(&env)?;
     let (pool, started) = WorkerPool::start(PoolOptions {
@@ -1051,14 +1062,15 @@ fn parse_shape(text: &str) -> Vec<usize> {
 /// names.
 fn input_sources(
     config: &RunConfig,
-    case: &CaseInfo,
+    case: &str,
+    path: &Path,
     replay_files: &[(String, PathBuf)],
 ) -> Result<Vec<InputSource>> {
     Ok(match &config.plan {
         InputPlan::Generate => {
             // A shard takes every N-th regression and every N-th generated input.
             let owns = |position: u64| config.shard.is_none_or(|shard| shard.owns(position));
-            let regressions = regressions::list(&case.path, &case.name)?;
+            let regressions = regressions::list(path, case)?;
             regressions
                 .into_iter()
                 .enumerate()
@@ -1073,7 +1085,7 @@ fn input_sources(
         }
         InputPlan::Files(_) => replay_files
             .iter()
-            .filter(|(name, _)| *name == case.name)
+            .filter(|(name, _)| name == case)
             .map(|(_, path)| InputSource::File(path.clone()))
             .collect(),
         InputPlan::Inputs(numbers) => numbers

@@ -803,3 +803,30 @@ fn a_worker_the_kernel_kills_for_memory_is_a_crash_that_says_out_of_memory() {
         2
     );
 }
+
+#[test]
+fn a_run_starts_no_more_workers_than_it_has_inputs() {
+    let out = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args([
+            "-n",
+            "1",
+            "-j",
+            "3",
+            "--modes",
+            "numpy,eager",
+            "--case",
+            "healthy",
+        ])
+        .args(["--no-save-regressions", "--cases-dir"])
+        .arg(fixtures("crashing"))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains("1 input(s) over 1 case(s)"))
+        .stderr(predicates::str::contains("1 worker(s)"));
+    let run = run_json(out.path());
+    assert_eq!(run["workers"]["jobs"], 1, "{}", run["workers"]);
+    assert_eq!(run["workers"]["starts"], 1, "{}", run["workers"]);
+}
