@@ -276,7 +276,7 @@ pub struct RunArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     pub jobs: Option<usize>,
     /// Seconds one mode may take on one input; past it the worker is killed and the outcome
-    /// is a timeout
+    /// is a timeout. A case file's import has as long; past it the case is not loaded
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT, allow_negative_numbers = true)]
     pub timeout: f64,
     /// Keep XLA's compiled programs here, one subdirectory per TensorFlow build, shared by the

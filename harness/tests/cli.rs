@@ -469,6 +469,8 @@ fn broken_case_files_are_reported_and_the_other_cases_still_run() {
             "3",
             "--modes",
             "numpy,eager",
+            "--timeout",
+            "3",
             "--no-save-regressions",
             "--cases-dir",
         ])
@@ -482,6 +484,8 @@ fn broken_case_files_are_reported_and_the_other_cases_still_run() {
         "missing_tensorflow",
         "bad_tolerance",
         "exits",
+        "dies_at_import",
+        "hangs_at_import",
     ] {
         command.args(["--case", case]);
     }
@@ -493,6 +497,8 @@ fn broken_case_files_are_reported_and_the_other_cases_still_run() {
         "missing_tensorflow.py: defines no function tensorflow(image)",
         "bad_tolerance.py: TOLERANCE must be",
         "exits.py: import failed: SystemExit",
+        "dies_at_import.py: importing it killed the worker process (crash: exit status 7",
+        "hangs_at_import.py: importing it did not finish within 3 s (--timeout); the worker was killed",
     ] {
         assert!(
             stderr.contains(expected),
@@ -504,7 +510,11 @@ fn broken_case_files_are_reported_and_the_other_cases_still_run() {
     assert_eq!(summary[0]["case"], "good");
     assert_eq!(number(&summary[0], "agree"), 3);
     let run = run_json(out.path());
-    assert_eq!(run["case_load_failures"].as_array().unwrap().len(), 5);
+    assert_eq!(run["case_load_failures"].as_array().unwrap().len(), 7);
+    // Each worker meets both on its own, and is started again without them.
+    let workers = &run["workers"];
+    assert_eq!(workers["timeouts"], workers["jobs"], "{workers}");
+    assert_eq!(workers["crashes"], workers["jobs"], "{workers}");
     assert!(String::from_utf8_lossy(&assert.get_output().stdout).contains("NOT RUN"));
 }
 

@@ -22,7 +22,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a worker may take to import NumPy and TensorFlow and load the cases.
+/// How long a worker may take to import NumPy and TensorFlow, and to trace the cases' XLA
+/// functions (each case's import has `--timeout`).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a worker may take to shut down cleanly before it is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -42,6 +43,8 @@ enum Handshake {
     Ready(Hello, Vec<(CaseFile, Result<CaseInfo, String>)>),
     /// The worker died while importing this case (index into the slot's cases).
     DiedLoading(usize),
+    /// Importing this case did not finish within `--timeout`.
+    HungLoading(usize),
     /// The worker said why it cannot work (a broken environment): that is the whole error.
     Fatal(String),
     /// The worker died tracing the cases' XLA functions (`Init::pretrace_ranks`).
@@ -56,8 +59,8 @@ pub struct Slot {
     /// The cases its workers load: the run's, less those whose import kills a worker.
     cases: Vec<CaseFile>,
     worker: Option<WorkerProcess>,
-    /// Cases that killed a worker while being imported, with how.
-    killed_at_import: Vec<(CaseFile, String)>,
+    /// Cases whose import killed a worker or did not finish, with how.
+    failed_at_import: Vec<(CaseFile, String)>,
     started_once: bool,
     /// Whether its workers trace the XLA functions first; off once that killed one.
     pretrace: bool,
@@ -87,7 +90,7 @@ impl Slot {
             log,
             cases,
             worker: None,
-            killed_at_import: Vec::new(),
+            failed_at_import: Vec::new(),
             started_once: false,
             pretrace: true,
             ahead: None,
@@ -132,8 +135,9 @@ impl Slot {
         self.stop();
     }
 
-    /// Starts a worker and waits until it is ready. A case whose import kills the worker is
-    /// recorded as not loadable and the worker started again without it.
+    /// Starts a worker and waits until it is ready. A case whose import kills the worker, or
+    /// runs past `--timeout`, is recorded as not loadable and the worker started again without
+    /// it.
     fn start(&mut self) -> Result<Startup> {
         let begun = Instant::now();
         loop {
@@ -147,7 +151,12 @@ impl Slot {
             let init = self.init();
             let pretraced = !init.pretrace_ranks.is_empty();
             let handshake = match process.send(&Request::Init(init)) {
-                Ok(()) => handshake(&process, &self.cases, pretraced),
+                Ok(()) => handshake(
+                    &process,
+                    &self.cases,
+                    pretraced,
+                    self.shared.options.timeout,
+                ),
                 Err(error) => Handshake::Failed(format!("cannot talk to the worker: {error}")),
             };
             if let Some(startup) = self.settle(process, handshake)? {
@@ -183,7 +192,7 @@ impl Slot {
             Handshake::Ready(hello, mut loads) => {
                 self.worker = Some(process);
                 self.started_once = true;
-                for (file, cause) in &self.killed_at_import {
+                for (file, cause) in &self.failed_at_import {
                     loads.push((file.clone(), Err(cause.clone())));
                 }
                 let order = |file: &CaseFile| {
@@ -211,7 +220,21 @@ impl Slot {
                         .error_text()
                         .unwrap_or_default()
                 );
-                self.killed_at_import.push((file, cause));
+                self.failed_at_import.push((file, cause));
+                Ok(None)
+            }
+            Handshake::HungLoading(index) => {
+                process.kill();
+                self.retire(process, Duration::from_secs(2));
+                self.shared.stats().timeouts += 1;
+                let file = self.cases.remove(index);
+                let cause = format!(
+                    "{}: importing it did not finish within {} s (--timeout); the worker was \
+                     killed",
+                    file.path.display(),
+                    self.shared.options.timeout.as_secs_f64()
+                );
+                self.failed_at_import.push((file, cause));
                 Ok(None)
             }
             Handshake::DiedPretracing => {
@@ -468,7 +491,12 @@ impl Slot {
 }
 
 /// Reads Hello, one CaseLoaded per case, and Ready.
-fn handshake(process: &WorkerProcess, cases: &[CaseFile], pretraced: bool) -> Handshake {
+fn handshake(
+    process: &WorkerProcess,
+    cases: &[CaseFile],
+    pretraced: bool,
+    import_timeout: Duration,
+) -> Handshake {
     let hello = match process.receive(Some(STARTUP_TIMEOUT)) {
         Received::Message(Response::Hello(hello)) => hello,
         Received::Message(Response::Fatal(message)) => return Handshake::Fatal(message),
@@ -480,11 +508,12 @@ fn handshake(process: &WorkerProcess, cases: &[CaseFile], pretraced: bool) -> Ha
     };
     let mut loads = Vec::with_capacity(cases.len());
     for (index, file) in cases.iter().enumerate() {
-        match process.receive(Some(STARTUP_TIMEOUT)) {
+        match process.receive(Some(import_timeout)) {
             Received::Message(Response::CaseLoaded { name, result }) if name == file.name => {
                 loads.push((file.clone(), result));
             }
             Received::Gone(_) => return Handshake::DiedLoading(index),
+            Received::TimedOut => return Handshake::HungLoading(index),
             Received::Message(Response::Fatal(message)) => return Handshake::Fatal(message),
             _ => return Handshake::Failed(format!("it did not load {}", file.name)),
         }
