@@ -498,7 +498,7 @@ fn broken_case_files_are_reported_and_the_other_cases_still_run() {
         "bad_tolerance.py: TOLERANCE must be",
         "exits.py: import failed: SystemExit",
         "dies_at_import.py: importing it killed the worker process (crash: exit status 7",
-        "hangs_at_import.py: importing it did not finish within 3 s (--timeout); the worker was killed",
+        "hangs_at_import.py: importing it did not finish within 3 s; the worker was killed",
     ] {
         assert!(
             stderr.contains(expected),

@@ -229,7 +229,7 @@ impl Slot {
                 self.shared.stats().timeouts += 1;
                 let file = self.cases.remove(index);
                 let cause = format!(
-                    "{}: importing it did not finish within {} s (--timeout); the worker was \
+                    "{}: importing it did not finish within {} s; the worker was \
                      killed",
                     file.path.display(),
                     self.shared.options.timeout.as_secs_f64()
