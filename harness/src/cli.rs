@@ -12,6 +12,10 @@ use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The longest `--timeout` or `--shrink-time`, a year: beyond what a run could wait, and what
+/// the clocks' arithmetic holds without overflowing.
+const MAX_SECONDS: f64 = 365.0 * 86_400.0;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tfdiff",
@@ -309,15 +313,15 @@ impl RunArgs {
             );
         }
         let generator = self.generator;
-        if !(self.shrink_time >= 0.0 && self.shrink_time.is_finite()) {
+        if !(self.shrink_time >= 0.0 && self.shrink_time <= MAX_SECONDS) {
             bail!(
-                "--shrink-time {}: must be a number of seconds >= 0",
+                "--shrink-time {}: must be a number of seconds >= 0 (and at most {MAX_SECONDS}, a year)",
                 self.shrink_time
             );
         }
-        if !(self.timeout > 0.0 && self.timeout.is_finite()) {
+        if !(self.timeout > 0.0 && self.timeout <= MAX_SECONDS) {
             bail!(
-                "--timeout {}: must be a number of seconds > 0",
+                "--timeout {}: must be a number of seconds > 0 (and at most {MAX_SECONDS}, a year)",
                 self.timeout
             );
         }
@@ -445,6 +449,12 @@ mod tests {
             .unwrap_err()
             .contains("--timeout"));
         assert_eq!(config(&["--timeout", "2.5"]).unwrap().timeout, 2.5);
+        for (flag, value) in [("--timeout", "1e30"), ("--shrink-time", "1e30")] {
+            assert!(
+                config(&[flag, value]).unwrap_err().contains("a year"),
+                "{flag}"
+            );
+        }
     }
 
     #[test]
