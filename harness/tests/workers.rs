@@ -413,6 +413,37 @@ fn a_case_that_kills_the_worker_while_traced_is_a_crash_not_a_failed_start() {
     assert!(number(pair, "agree") > 0, "{pair:?}");
 }
 
+#[test]
+fn a_case_that_hangs_while_traced_is_a_timeout_not_a_failed_start() {
+    let cases = fixture_copy("crashing");
+    let out = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    tfdiff()
+        .args(["-n", "4", "--shrink-time", "0", "--no-save-regressions"])
+        .args(["--modes", "numpy,xla", "--case", "hangs_tracing_rank3"])
+        .args(["-j", "1", "--timeout", "2", "--xla-cache"])
+        .arg(cache.path())
+        .arg("--cases-dir")
+        .arg(cases.path())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let rows = read_csv(&out.path().join("divergences.csv"));
+    let row = signature(&rows, "hangs_tracing_rank3", "numpy", "xla");
+    assert_eq!(row["kind"], "timeout", "{row:?}");
+    assert!(row["error"].starts_with("xla: timeout"), "{row:?}");
+    assert_eq!(
+        row["shape"].split('x').count(),
+        3,
+        "a rank-3 input: {row:?}"
+    );
+    // Rank-2 inputs were evaluated: the worker traced lazily after the hung start.
+    let summary = read_csv(&out.path().join("summary.csv"));
+    assert!(number(&summary[0], "agree") > 0, "{summary:?}");
+    assert_eq!(run_json(out.path())["ended"], "completed");
+}
+
 /// Starts a long run and waits until its workers evaluate inputs (a plain progress line).
 fn start_long_run(out: &Path) -> (std::process::Child, Vec<u32>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tfdiff"))

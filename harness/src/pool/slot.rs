@@ -47,8 +47,9 @@ enum Handshake {
     HungLoading(usize),
     /// The worker said why it cannot work (a broken environment): that is the whole error.
     Fatal(String),
-    /// The worker died tracing the cases' XLA functions (`Init::pretrace_ranks`).
-    DiedPretracing,
+    /// The worker died, or did not finish, tracing the cases' XLA functions
+    /// (`Init::pretrace_ranks`).
+    LostPretracing,
     Failed(String),
 }
 
@@ -237,9 +238,9 @@ impl Slot {
                 self.failed_at_import.push((file, cause));
                 Ok(None)
             }
-            Handshake::DiedPretracing => {
-                // Tracing a case killed it: trace lazily instead, as without the cache;
-                // the input that does it again is then a crash of the xla mode.
+            Handshake::LostPretracing => {
+                // Tracing a case killed it or hung: trace lazily instead, as without the
+                // cache; the input that does it again is then a crash or a time-out of xla.
                 self.retire(process, Duration::from_secs(2));
                 self.pretrace = false;
                 Ok(None)
@@ -518,13 +519,21 @@ fn handshake(
             _ => return Handshake::Failed(format!("it did not load {}", file.name)),
         }
     }
-    match process.receive(Some(STARTUP_TIMEOUT)) {
+    match process.receive(Some(pretrace_timeout(import_timeout, cases.len()))) {
         Received::Message(Response::Ready) => {}
-        Received::Gone(_) if pretraced => return Handshake::DiedPretracing,
+        Received::Gone(_) | Received::TimedOut if pretraced => return Handshake::LostPretracing,
         Received::Gone(why) => return Handshake::Failed(format!("it {why}")),
         _ => return Handshake::Failed("it did not say it was ready".into()),
     }
     Handshake::Ready(hello, loads)
+}
+
+/// How long tracing every case's XLA function at start may take: `--timeout` a case, within
+/// 10 s and `STARTUP_TIMEOUT`.
+fn pretrace_timeout(timeout: Duration, cases: usize) -> Duration {
+    timeout
+        .saturating_mul(u32::try_from(cases).unwrap_or(u32::MAX))
+        .clamp(Duration::from_secs(10), STARTUP_TIMEOUT)
 }
 
 /// The outcome `Response::ModeRepeats(mode)` stands for: the array `mode` returned, shared.
