@@ -369,22 +369,17 @@ fn xla_programs_compiled_by_one_worker_serve_every_worker_and_run_unchanged() {
     }
 }
 
-#[test]
-fn a_case_that_kills_the_worker_while_traced_is_a_crash_not_a_failed_start() {
+/// Runs `case`, which kills or hangs its worker when traced for a rank-3 input, in numpy and
+/// xla with the XLA cache on, so that every worker traces it first: the run must go on and
+/// report `kind` (its error starting with `error`) on a rank-3 input, rank-2 inputs compared.
+fn a_lost_pretrace_is_a_finding(case: &str, options: &[&str], kind: &str, error: &str) {
     let cases = fixture_copy("crashing");
     let out = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     tfdiff()
-        .args(["-n", "8", "--shrink-time", "0", "--no-save-regressions"])
-        .args([
-            "--modes",
-            "numpy,xla",
-            "--case",
-            "exits_tracing_rank3",
-            "-j",
-            "1",
-        ])
-        .arg("--xla-cache")
+        .args(options)
+        .args(["--shrink-time", "0", "--no-save-regressions", "-j", "1"])
+        .args(["--modes", "numpy,xla", "--case", case, "--xla-cache"])
         .arg(cache.path())
         .arg("--cases-dir")
         .arg(cases.path())
@@ -393,55 +388,38 @@ fn a_case_that_kills_the_worker_while_traced_is_a_crash_not_a_failed_start() {
         .assert()
         .code(1);
     let rows = read_csv(&out.path().join("divergences.csv"));
-    let row = signature(&rows, "exits_tracing_rank3", "numpy", "xla");
-    assert_eq!(row["kind"], "crash", "{row:?}");
-    assert!(
-        row["error"].starts_with("xla: crash: exit status 0"),
-        "{row:?}"
-    );
+    let row = signature(&rows, case, "numpy", "xla");
+    assert_eq!(row["kind"], kind, "{row:?}");
+    assert!(row["error"].starts_with(error), "{row:?}");
     assert_eq!(
         row["shape"].split('x').count(),
         3,
         "a rank-3 input: {row:?}"
     );
-    // Rank-2 inputs were evaluated: the worker traced lazily after the first one died.
+    // Rank-2 inputs were evaluated: the worker traced lazily after the start it lost.
     let summary = read_csv(&out.path().join("summary.csv"));
-    let pair = summary
-        .iter()
-        .find(|r| r["case"] == "exits_tracing_rank3")
-        .unwrap();
-    assert!(number(pair, "agree") > 0, "{pair:?}");
+    assert!(number(&summary[0], "agree") > 0, "{summary:?}");
+    assert_eq!(run_json(out.path())["ended"], "completed");
+}
+
+#[test]
+fn a_case_that_kills_the_worker_while_traced_is_a_crash_not_a_failed_start() {
+    a_lost_pretrace_is_a_finding(
+        "exits_tracing_rank3",
+        &["-n", "8"],
+        "crash",
+        "xla: crash: exit status 0",
+    );
 }
 
 #[test]
 fn a_case_that_hangs_while_traced_is_a_timeout_not_a_failed_start() {
-    let cases = fixture_copy("crashing");
-    let out = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    tfdiff()
-        .args(["-n", "4", "--shrink-time", "0", "--no-save-regressions"])
-        .args(["--modes", "numpy,xla", "--case", "hangs_tracing_rank3"])
-        .args(["-j", "1", "--timeout", "2", "--xla-cache"])
-        .arg(cache.path())
-        .arg("--cases-dir")
-        .arg(cases.path())
-        .arg("--out")
-        .arg(out.path())
-        .assert()
-        .code(1);
-    let rows = read_csv(&out.path().join("divergences.csv"));
-    let row = signature(&rows, "hangs_tracing_rank3", "numpy", "xla");
-    assert_eq!(row["kind"], "timeout", "{row:?}");
-    assert!(row["error"].starts_with("xla: timeout"), "{row:?}");
-    assert_eq!(
-        row["shape"].split('x').count(),
-        3,
-        "a rank-3 input: {row:?}"
+    a_lost_pretrace_is_a_finding(
+        "hangs_tracing_rank3",
+        &["-n", "4", "--timeout", "2"],
+        "timeout",
+        "xla: timeout",
     );
-    // Rank-2 inputs were evaluated: the worker traced lazily after the hung start.
-    let summary = read_csv(&out.path().join("summary.csv"));
-    assert!(number(&summary[0], "agree") > 0, "{summary:?}");
-    assert_eq!(run_json(out.path())["ended"], "completed");
 }
 
 /// Starts a long run and waits until its workers evaluate inputs (a plain progress line).
