@@ -165,5 +165,33 @@ fn doctor(args: EnvArgs) -> Result<u8> {
         field("inter_op_threads")
     );
     println!("CPU:             {}", run::cpu_model());
+    doctor_worker(&env)?;
     Ok(0)
+}
+
+/// `tfdiff doctor`'s last line: a worker started as a run starts one (what a run costs per
+/// worker), and the `--jobs` a run would take here.
+fn doctor_worker(env: &PythonEnv) -> Result<()> {
+    let (mut pool, _) = WorkerPool::start(PoolOptions {
+        env_dir: env.dir.clone(),
+        cases: Vec::new(),
+        jobs: 1,
+        timeout: Duration::from_secs(60),
+        probe: false,
+        force_ftz_daz: false,
+        xla_cache: None,
+        pretrace_ranks: Vec::new(),
+        max_output_bytes: None,
+    })?;
+    pool.shutdown(false);
+    let stats = pool.stats();
+    let (jobs, lowered) = crate::pool::default_jobs();
+    println!(
+        "worker:          started in {:.1} s, {:.2} GB peak resident memory (NumPy and \
+         TensorFlow imported, no case run); --jobs defaults to {jobs} here{}",
+        stats.startup_seconds.first().copied().unwrap_or_default(),
+        stats.peak_rss_mb.first().copied().unwrap_or_default() / 1e3,
+        lowered.map(|why| format!(" ({why})")).unwrap_or_default()
+    );
+    Ok(())
 }

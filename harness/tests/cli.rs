@@ -583,7 +583,14 @@ fn doctor_reports_the_environment_it_found() {
             pinned("tensorflow-cpu")
         )))
         .stdout(predicate::str::contains("oneDNN:"))
-        .stdout(predicate::str::contains("site-packages:"));
+        .stdout(predicate::str::contains("site-packages:"))
+        .stdout(
+            predicate::str::is_match(
+                r"worker: +started in [0-9.]+ s, (0\.[1-9]|[1-9]\.)[0-9]+ GB peak",
+            )
+            .unwrap(),
+        )
+        .stdout(predicate::str::contains("--jobs defaults to"));
 }
 
 #[test]
