@@ -57,13 +57,13 @@ pub struct Slot {
     pub index: usize,
     pub shared: Arc<Shared>,
     pub log: Arc<Mutex<WorkerLog>>,
-    /// The cases its workers load: the run's, less those whose import kills a worker.
+    /// The cases its workers load: the run's, less those whose import kills or hangs a worker.
     cases: Vec<CaseFile>,
     worker: Option<WorkerProcess>,
     /// Cases whose import killed a worker or did not finish, with how.
     failed_at_import: Vec<(CaseFile, String)>,
     started_once: bool,
-    /// Whether its workers trace the XLA functions first; off once that killed one.
+    /// Whether its workers trace the XLA functions first; off once that killed or hung one.
     pretrace: bool,
     /// The job after the running one, sent ahead (see `send_ahead`).
     ahead: Option<Ahead>,
@@ -213,29 +213,18 @@ impl Slot {
             Handshake::DiedLoading(index) => {
                 let exit = self.retire(process, Duration::from_secs(2));
                 self.shared.stats().crashes += 1;
-                let file = self.cases.remove(index);
-                let cause = format!(
-                    "{}: importing it killed the worker process ({})",
-                    file.path.display(),
-                    Outcome::Crash(crash_of(exit))
-                        .error_text()
-                        .unwrap_or_default()
-                );
-                self.failed_at_import.push((file, cause));
+                let crash = Outcome::Crash(crash_of(exit)).error_text();
+                let how = format!("killed the worker process ({})", crash.unwrap_or_default());
+                self.not_loaded(index, &how);
                 Ok(None)
             }
             Handshake::HungLoading(index) => {
                 process.kill();
                 self.retire(process, Duration::from_secs(2));
                 self.shared.stats().timeouts += 1;
-                let file = self.cases.remove(index);
-                let cause = format!(
-                    "{}: importing it did not finish within {} s; the worker was \
-                     killed",
-                    file.path.display(),
-                    self.shared.options.timeout.as_secs_f64()
-                );
-                self.failed_at_import.push((file, cause));
+                let seconds = self.shared.options.timeout.as_secs_f64();
+                let how = format!("did not finish within {seconds} s; the worker was killed");
+                self.not_loaded(index, &how);
                 Ok(None)
             }
             Handshake::LostPretracing => {
@@ -263,6 +252,13 @@ impl Slot {
                 );
             }
         }
+    }
+
+    /// Leaves case `index` out of what this slot's workers load: importing it `how`.
+    fn not_loaded(&mut self, index: usize, how: &str) {
+        let file = self.cases.remove(index);
+        let cause = format!("{}: importing it {how}", file.path.display());
+        self.failed_at_import.push((file, cause));
     }
 
     /// Evaluates one input in its modes, one mode at a time, replacing the worker whenever a
