@@ -90,17 +90,7 @@ fn list(args: CaseArgs) -> Result<u8> {
         &args.cases,
     )?;
     let width = files.iter().map(|f| f.name.len()).max().unwrap_or(0);
-    let (mut pool, started) = WorkerPool::start(PoolOptions {
-        env_dir: env.dir,
-        cases: files,
-        jobs: 1,
-        timeout: Duration::from_secs(60),
-        probe: false,
-        force_ftz_daz: false,
-        xla_cache: None,
-        pretrace_ranks: Vec::new(),
-        max_output_bytes: None,
-    })?;
+    let (mut pool, started) = WorkerPool::start(one_worker(env.dir, files))?;
     pool.shutdown(false);
     for case in &started.cases {
         println!("{:width$}  {}", case.name, case.summary);
@@ -169,12 +159,12 @@ fn doctor(args: EnvArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// `tfdiff doctor`'s last line: a worker started as a run starts one (what a run costs per
-/// worker), and the `--jobs` a run would take here.
-fn doctor_worker(env: &PythonEnv) -> Result<()> {
-    let (mut pool, _) = WorkerPool::start(PoolOptions {
-        env_dir: env.dir.clone(),
-        cases: Vec::new(),
+/// One worker that loads `cases` and evaluates nothing, for `list` and `doctor`: no probe, no
+/// XLA cache, a minute for each case's import.
+fn one_worker(env_dir: std::path::PathBuf, cases: Vec<cases::CaseFile>) -> PoolOptions {
+    PoolOptions {
+        env_dir,
+        cases,
         jobs: 1,
         timeout: Duration::from_secs(60),
         probe: false,
@@ -182,7 +172,13 @@ fn doctor_worker(env: &PythonEnv) -> Result<()> {
         xla_cache: None,
         pretrace_ranks: Vec::new(),
         max_output_bytes: None,
-    })?;
+    }
+}
+
+/// `tfdiff doctor`'s last line: a worker started as a run starts one (what a run costs per
+/// worker), and the `--jobs` a run would take here.
+fn doctor_worker(env: &PythonEnv) -> Result<()> {
+    let (mut pool, _) = WorkerPool::start(one_worker(env.dir.clone(), Vec::new()))?;
     pool.shutdown(false);
     let stats = pool.stats();
     let (jobs, lowered) = crate::pool::default_jobs();
