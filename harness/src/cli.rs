@@ -296,6 +296,23 @@ pub struct RunArgs {
     pub max_output_bytes: u64,
 }
 
+/// `--jobs` as `given`, or its default here; says on stderr when memory lowered the default, or
+/// would not hold the number given.
+fn resolve_jobs(given: Option<usize>) -> usize {
+    let (jobs, note) = match given {
+        Some(jobs) => (jobs, crate::pool::given_jobs_warning(jobs)),
+        None => {
+            let (jobs, lowered) = crate::pool::default_jobs();
+            let note = lowered.map(|why| format!("{why}; set --jobs to choose"));
+            (jobs, note)
+        }
+    };
+    if let Some(note) = note {
+        eprintln!("tfdiff: {note}");
+    }
+    jobs
+}
+
 impl RunArgs {
     /// Checks the options against each other and resolves them into a run's configuration.
     pub fn into_config(self) -> Result<RunConfig> {
@@ -325,19 +342,7 @@ impl RunArgs {
                 self.timeout
             );
         }
-        let (jobs, note) = match self.jobs {
-            Some(jobs) => (jobs, crate::pool::given_jobs_warning(jobs)),
-            None => {
-                let (jobs, lowered) = crate::pool::default_jobs();
-                (
-                    jobs,
-                    lowered.map(|why| format!("{why}; set --jobs to choose")),
-                )
-            }
-        };
-        if let Some(note) = note {
-            eprintln!("tfdiff: {note}");
-        }
+        let jobs = resolve_jobs(self.jobs);
         for (flag, value) in [("--rtol", self.rtol), ("--atol", self.atol)] {
             if let Some(value) = value {
                 if !(value >= 0.0 && value.is_finite()) {
