@@ -114,7 +114,8 @@ struct PlannedInput {
 struct Prepared {
     env: PythonEnv,
     baseline: Baseline,
-    replay_files: Vec<(String, PathBuf)>,
+    /// Each case file's inputs, by case name (listed once, before the workers start).
+    plans: HashMap<String, Vec<InputSource>>,
     clean_probe: Child,
     pool: WorkerPool,
     started: Started,
@@ -130,15 +131,12 @@ pub fn run(mut config: RunConfig, command_line: Vec<String>) -> Result<RunStatus
             failure.name, failure.error
         );
     }
-    let mut plans = Vec::new();
-    for case in &started.cases {
-        plans.push(input_sources(
-            &config,
-            &case.name,
-            &case.path,
-            &prepared.replay_files,
-        )?);
-    }
+    let mut planned = prepared.plans;
+    let plans: Vec<Vec<InputSource>> = started
+        .cases
+        .iter()
+        .map(|case| planned.remove(&case.name).unwrap_or_default())
+        .collect();
     // Only now, with the workers up, does the run get a directory; reports/latest moves to it
     // with the first evaluated input.
     let run_id = Utc::now().format("%Y%m%d-%H%M%S").to_string();
@@ -212,12 +210,14 @@ fn prepare(config: &mut RunConfig) -> Result<Prepared> {
         eprintln!("{warning}");
     }
     let files = cases::select(discovered, &config.cases)?;
-    // No more workers than inputs: replaying one file starts one, whatever the CPUs.
-    let mut planned = 0;
+    let mut plans = HashMap::new();
     for file in &files {
-        planned += input_sources(config, &file.name, &file.path, &replay_files)?.len();
+        let sources = input_sources(config, &file.name, &file.path, &replay_files)?;
+        plans.insert(file.name.clone(), sources);
     }
-    config.jobs = config.jobs.min(planned.max(1));
+    // No more workers than inputs: replaying one file starts one, whatever the CPUs.
+    let inputs: usize = plans.values().map(Vec::len).sum();
+    config.jobs = config.jobs.min(inputs.max(1));
     // The probe's clean process starts before any worker imports TensorFlow.
     let clean_probe = probe::spawn_clean(&env)?;
     let (pool, started) = WorkerPool::start(PoolOptions {
@@ -238,7 +238,7 @@ fn prepare(config: &mut RunConfig) -> Result<Prepared> {
     Ok(Prepared {
         env,
         baseline,
-        replay_files,
+        plans,
         clean_probe,
         pool,
         started,

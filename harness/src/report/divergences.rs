@@ -212,24 +212,15 @@ impl DivergenceLog {
     /// Rewrites the whole file from the rows in memory (after `row_mut` changes), through a
     /// temporary file and a rename; later appends go to the new file.
     pub fn rewrite(&mut self) -> Result<()> {
-        let temporary = self.path.with_extension("csv.tmp");
-        let written = (|| -> Result<()> {
-            let mut writer = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_path(&temporary)?;
-            writer.write_record(HEADER)?;
-            for row in &self.rows {
-                writer.serialize(row)?;
-            }
-            writer.flush()?;
-            drop(writer);
-            Ok(std::fs::rename(&temporary, &self.path)?)
-        })();
-        if written.is_err() {
-            // The file keeps its last whole version; the half-written one goes.
-            let _ = std::fs::remove_file(&temporary);
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        writer.write_record(HEADER)?;
+        for row in &self.rows {
+            writer.serialize(row)?;
         }
-        written.with_context(|| format!("rewriting {}", self.path.display()))?;
+        let bytes = writer.into_inner().map_err(|error| error.into_error())?;
+        super::write_atomically(&self.path, &bytes)?;
         let file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
         self.writer = csv::WriterBuilder::new()
             .has_headers(false)
