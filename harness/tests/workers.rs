@@ -2,7 +2,7 @@
 //! findings (kind crash/timeout, the right mode named, shrunk, saved) while the healthy cases of
 //! the same run finish; reports do not depend on --jobs; no worker outlives its driver; SIGTERM
 //! keeps the reports; what a case prints never reaches the protocol or stdout; a worker the kernel
-//! kills for memory is a crash that says so.
+//! kills for memory is a crash that says so; what a case starts dies with its worker.
 
 mod common;
 
@@ -838,4 +838,42 @@ fn a_run_starts_no_more_workers_than_it_has_inputs() {
     let run = run_json(out.path());
     assert_eq!(run["workers"]["jobs"], 1, "{}", run["workers"]);
     assert_eq!(run["workers"]["starts"], 1, "{}", run["workers"]);
+}
+
+#[test]
+fn processes_a_case_starts_die_with_its_worker() {
+    // One sleeper per worker start (at import) and one the first input's NumPy side waits for
+    // until --timeout kills its worker: none of them may outlive the run.
+    let out = tempfile::tempdir().unwrap();
+    let record = out.path().join("children.txt");
+    tfdiff()
+        .env("TFDIFF_TEST_CHILDREN", &record)
+        .args(["-n", "4", "-j", "2", "--timeout", "3", "--shrink-time", "0"])
+        .args(["--modes", "numpy,eager", "--case", "leaves_children"])
+        .args(["--no-save-regressions", "--cases-dir"])
+        .arg(fixtures("children"))
+        .arg("--out")
+        .arg(out.path().join("run"))
+        .assert()
+        .code(1);
+    let rows = read_csv(&out.path().join("run/divergences.csv"));
+    let row = signature(&rows, "leaves_children", "numpy", "eager");
+    assert_eq!(row["kind"], "timeout", "{row:?}");
+    let children: Vec<u32> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    // Two workers, the one started after the time-out, and the child the hang waited for.
+    assert!(children.len() >= 4, "children recorded: {children:?}");
+    // SIGKILL is delivered at once, but a process takes a moment to die.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while children.iter().any(|&pid| alive(pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<_> = children.iter().filter(|&&pid| alive(pid)).collect();
+    assert!(
+        left.is_empty(),
+        "a case's processes outlived the run: {left:?}"
+    );
 }

@@ -90,6 +90,11 @@ impl WorkerProcess {
         let (mut doorbell, doorbell_end) =
             Doorbell::attach(&mut command).context("making a worker's doorbell")?;
         let oom_kills_at_start = oom_kills();
+        // A process group of its own, led by the worker: what a case starts (a shell-out, a
+        // helper server) is in it and is killed with the worker (`finish`) instead of outliving
+        // the run — holding the worker's stderr open, or sleeping on after a time-out. A
+        // terminal's Ctrl-C no longer reaches the group, which workers ignore anyway.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -204,22 +209,25 @@ impl WorkerProcess {
         // A worker waiting for its next request reads the end of its input and exits.
         drop(stdin);
         let deadline = Instant::now() + grace;
-        let (status, usage) = loop {
-            if let Some(reaped) = wait4(pid, false) {
-                break reaped;
-            }
+        let mut state = child_state(pid);
+        while state == ChildState::Running {
             if Instant::now() >= deadline {
                 killed = true;
                 // SAFETY: the pid is our unreaped child, so it cannot have been reused.
                 unsafe {
                     libc::kill(pid as libc::pid_t, libc::SIGKILL);
                 }
-                break wait4(pid, true).expect("a blocking wait4 returns");
+                break;
             }
             std::thread::sleep(Duration::from_millis(5));
-        };
-        // The process is gone, so its stderr pipe has closed unless a child of its own still
-        // holds it: wait for the reader a little, not forever.
+            state = child_state(pid);
+        }
+        if state != ChildState::Reaped {
+            kill_group(pid);
+        }
+        let (status, usage) = wait4(pid, true).expect("a blocking wait4 returns");
+        // The process and its group are gone, so its stderr pipe has closed unless something
+        // that left the group still holds it: wait for the reader a little, not forever.
         let _ = stderr_done.recv_timeout(Duration::from_secs(2));
         let stderr = tail.lock().expect("tail lock").iter().cloned().collect();
         let peak_rss = (usage.ru_maxrss.max(0) as u64) * 1024;
@@ -234,6 +242,19 @@ impl WorkerProcess {
 
 /// Whether the child `pid` has not exited yet (it may be a zombie nobody reaped).
 pub(super) fn child_alive(pid: u32) -> bool {
+    child_state(pid) == ChildState::Running
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChildState {
+    Running,
+    /// Exited, a zombie until reaped: its pid, and so its process group's id, is still ours.
+    Exited,
+    /// Reaped already, or not our child: its pid may name another process by now.
+    Reaped,
+}
+
+fn child_state(pid: u32) -> ChildState {
     // SAFETY: waitid with WNOWAIT only inspects the child; nothing is reaped.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
@@ -243,7 +264,20 @@ pub(super) fn child_alive(pid: u32) -> bool {
             &mut info,
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         );
-        result == 0 && info.si_pid() == 0
+        match (result, info.si_pid()) {
+            (0, 0) => ChildState::Running,
+            (0, _) => ChildState::Exited,
+            _ => ChildState::Reaped,
+        }
+    }
+}
+
+/// SIGKILL to every process left in the worker's process group (see `spawn`). Called while the
+/// worker is unreaped, so the group's id — its pid — cannot have been given to anything else.
+fn kill_group(pid: u32) {
+    // SAFETY: killpg with a group id this process holds; ESRCH (nothing left) is fine.
+    unsafe {
+        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
     }
 }
 
