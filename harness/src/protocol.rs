@@ -218,8 +218,12 @@ impl<W: Write> Write for KeepError<'_, W> {
         })
     }
 
+    /// Nothing: postcard flushes when it finishes a message, and the callers flush when the
+    /// frame is whole (an array's bytes follow its header). A flush here would cost a write
+    /// per header, and its error would reach the caller as postcard's "The serialize buffer is
+    /// full" instead of the pipe's own.
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush()
+        Ok(())
     }
 }
 
@@ -418,6 +422,19 @@ mod tests {
         let mut short: &mut [u8] = &mut room;
         let error = write_frame(&mut short, &Response::Fatal("x".repeat(100))).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::WriteZero);
+        // And behind a buffer, as in a worker, where the write fails only when it is flushed
+        // (a case that closed the worker's descriptors once read "The serialize buffer is full").
+        let mut buffered = io::BufWriter::new(Closed);
+        let error = write_frame(&mut buffered, &Response::Ready).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe, "{error}");
+        let header = ArrayHeader {
+            dtype: "float32".into(),
+            storage: "float32".into(),
+            shape: vec![1],
+            bytes: 4,
+        };
+        let error = write_array(&mut buffered, header, &[0; 4]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe, "{error}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::probe::{self, Prober};
 use crate::protocol::{read_frame, Evaluate, Hello, Init, Request, Response};
 use crate::python::{python_error, LoadedCase, PythonRuntime};
 use crate::python_env::PythonEnv;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use numpy::PyArray;
 use pyo3::prelude::*;
 use std::collections::HashMap;
@@ -208,7 +208,8 @@ impl Worker {
                 if let Some(changed) = probe::restore_mxcsr(self.mxcsr) {
                     embedded::note_state_change(py, case, &format!("in {mode}: {changed}"))?;
                 }
-                sent.send(mode, result, &mut channel.output)?;
+                sent.send(mode, result, &mut channel.output)
+                    .with_context(|| format!("sending {mode}'s outcome to the driver"))?;
             }
             let traces = embedded::trace_counts(py, case)?;
             let state_changes = embedded::state_changes(py, case)?;
@@ -217,7 +218,9 @@ impl Worker {
                 state_changes,
                 tflite_xnnpack: embedded::tflite_xnnpack(py, case)?,
             };
-            channel.send(&finished)?;
+            channel
+                .send(&finished)
+                .context("telling the driver the input is finished")?;
             Ok(())
         })
     }
