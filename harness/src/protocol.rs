@@ -218,8 +218,8 @@ impl<W: Write> Write for KeepError<'_, W> {
         })
     }
 
-    /// Nothing: postcard flushes when it finishes a message, and the callers flush when the
-    /// frame is whole (an array's bytes follow its header). A flush here would cost a write
+    /// Nothing: postcard calls this when it finishes a message, but the callers flush when
+    /// the frame is whole (an array's bytes follow its header). A flush here would cost a write
     /// per header, and its error would reach the caller as postcard's "The serialize buffer is
     /// full" instead of the pipe's own.
     fn flush(&mut self) -> io::Result<()> {
