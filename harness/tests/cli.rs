@@ -700,6 +700,14 @@ fn usage_errors_exit_2_with_what_to_do() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("give the environment's directory"));
+    // The hidden worker command, run by hand, says what to run instead of waiting on stdin.
+    tfdiff()
+        .args(["worker", "--python-env", ".venv"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "Run `tfdiff` (or `tfdiff run`) instead",
+        ));
     tfdiff().arg("--help").assert().code(0);
 }
 

@@ -38,6 +38,14 @@ struct Worker {
 
 /// Runs the worker; returns its exit status.
 pub fn main(env_dir: &Path) -> u8 {
+    let Some(driver) = std::env::var(DRIVER_PID_VARIABLE).ok() else {
+        // Run by hand, it would wait on stdin for a request nobody sends.
+        eprintln!(
+            "tfdiff worker: this command is internal: tfdiff starts its workers itself and speaks \
+             to them over pipes. Run `tfdiff` (or `tfdiff run`) instead."
+        );
+        return 2;
+    };
     // Before anything else: once Python runs, anything may print.
     let mut channel = match stdio::take_channel() {
         Ok(channel) => channel,
@@ -46,10 +54,7 @@ pub fn main(env_dir: &Path) -> u8 {
             return 2;
         }
     };
-    let driver = std::env::var(DRIVER_PID_VARIABLE)
-        .ok()
-        .and_then(|pid| pid.parse().ok());
-    stdio::die_with_driver(driver);
+    stdio::die_with_driver(driver.parse().ok());
     // Before Python starts, so NumPy's and TensorFlow's arrays reuse freed memory.
     crate::freed_memory::keep();
     let init = match read_frame::<Request>(&mut channel.input) {

@@ -117,8 +117,9 @@ pub fn take_channel() -> io::Result<Channel> {
 }
 
 /// Ties the worker's life to the driver's: SIGKILL when the driver dies (even by SIGKILL),
-/// and deaf to the SIGINT/SIGTERM/SIGHUP a terminal or CI sends to the whole process group — the
-/// driver decides when workers stop. Exits at once if the driver is already gone.
+/// and deaf to SIGINT/SIGTERM/SIGHUP — the driver decides when workers stop (a terminal's or
+/// CI's signals to the driver's process group miss the worker's own group anyway, but not
+/// signals sent to every process). Exits at once if the driver is already gone.
 pub fn die_with_driver(driver_pid: Option<u32>) {
     // SAFETY: prctl and signal with constant arguments; getppid cannot fail.
     unsafe {
